@@ -1,0 +1,36 @@
+# Every target that runs code first brings .venv up to date by itself: a fresh clone needs only
+# Python 3.11 and pip. torch is installed first and pinned, so no dependency can pull a CUDA build.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint compile bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock torch==2.13.0
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/kfp-nlp demo
+
+test: $(STAMP)
+	$(MAKE) lint
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint Dockerfile
+
+compile: $(STAMP)
+	$(VENV)/bin/kfp-nlp compile
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.prepare_dataset
+
+clean:
+	rm -rf $(VENV) local_outputs .pytest_cache .ruff_cache

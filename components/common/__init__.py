@@ -1,0 +1,1 @@
+"""Shared building blocks: URIs, tables, artifacts, errors, the component image."""

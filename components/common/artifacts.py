@@ -1,0 +1,82 @@
+"""What travels between steps, and how a step finds its facts without KFP.
+
+Dataset: one Parquet file with a `text` column, a `label` column (a string; a list of strings for
+multi-label data) and any columns kept from the source. Its facts (labels in their stable order,
+counts, source, split) ride in the Parquet schema metadata under `kfp_nlp`, so the file alone is
+enough for the next step, in KFP or not; the same facts go to the KFP artifact's `.metadata`.
+
+Model: a Hugging Face `save_pretrained` folder plus `kfp_nlp_manifest.json`, which records the
+sha256 of every other file in the folder and the model's provenance.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from components.common.errors import KfpNlpError
+
+TEXT = "text"
+LABEL = "label"
+DATASET_METADATA_KEY = b"kfp_nlp"
+MANIFEST_NAME = "kfp_nlp_manifest.json"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dataset_metadata(path: Path) -> dict[str, Any]:
+    """The kfp-nlp facts stored in a Dataset Parquet file (empty if it has none)."""
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:
+        raise KfpNlpError(
+            f"{path} is not a Parquet dataset ({exc}); pass the output of prepare_dataset"
+        ) from exc
+    raw = (schema.metadata or {}).get(DATASET_METADATA_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def encode_dataset_metadata(facts: dict[str, Any]) -> dict[bytes, bytes]:
+    return {DATASET_METADATA_KEY: json.dumps(facts, sort_keys=True).encode()}
+
+
+def write_manifest(model_dir: Path, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Record the sha256 of every file in `model_dir` and the model's provenance."""
+    files = {
+        str(p.relative_to(model_dir)): sha256_file(p)
+        for p in sorted(model_dir.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
+    manifest = {"files": files, "provenance": provenance}
+    (model_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return manifest
+
+
+def verify_manifest(model_dir: Path) -> dict[str, Any]:
+    """Check every file against the manifest; a missing or changed file is an error."""
+    manifest_path = model_dir / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise KfpNlpError(
+            f"{model_dir} has no {MANIFEST_NAME}; pass a model written by finetune_classifier"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    for name, expected in manifest["files"].items():
+        path = model_dir / name
+        if not path.is_file():
+            raise KfpNlpError(
+                f"model file {name} is missing from {model_dir}; copy the whole model folder"
+            )
+        if sha256_file(path) != expected:
+            raise KfpNlpError(
+                f"model file {name} in {model_dir} does not match its manifest hash "
+                "(corrupted or changed); copy the model again from its source"
+            )
+    return manifest
