@@ -1,0 +1,107 @@
+"""Loading a classifier folder and scoring texts with it, the one way every stage does it.
+
+Texts are scored in batches of similar length (sorted, then restored to input order), padded only
+to the longest text in the batch, under bf16 autocast when the CPU has native bf16 (AMX or
+AVX-512 BF16) and the caller asks for it.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from components.common.errors import KfpNlpError
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU runs bf16 matmuls natively (AMX or AVX-512 BF16), as oneDNN reports."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags for flag in (" amx_bf16", " avx512_bf16"))
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype for a precision setting `auto|fp32|bf16|fp16` on this machine's CPU."""
+    if precision == "fp32":
+        return None
+    if precision == "auto":
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    raise KfpNlpError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
+
+
+@dataclass
+class Classifier:
+    """A loaded sequence classifier with its tokenizer and label names (index = class id)."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    labels: list[str]
+    multi_label: bool
+    max_length: int
+
+
+def load_classifier(model_dir: Path, max_length: int = 128) -> Classifier:
+    """Load a Hugging Face classifier folder (safetensors only, no remote code, no hub)."""
+    if not (model_dir / "config.json").is_file():
+        raise KfpNlpError(f"{model_dir} has no config.json; pass a Hugging Face model folder")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, local_files_only=True, use_safetensors=True, trust_remote_code=False
+        )
+    except (OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise KfpNlpError(f"cannot load the model in {model_dir} ({reason})") from exc
+    model.eval()
+    id2label = model.config.id2label
+    labels = [id2label[i] for i in range(len(id2label))]
+    limit = model.config.max_position_embeddings
+    return Classifier(
+        model=model,
+        tokenizer=tokenizer,
+        labels=labels,
+        multi_label=model.config.problem_type == "multi_label_classification",
+        max_length=min(max_length, limit),
+    )
+
+
+@torch.inference_mode()
+def predict_proba(
+    classifier: Classifier,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    precision: str = "auto",
+) -> np.ndarray:
+    """Class probabilities, shape (len(texts), n_labels), in the order of `texts`.
+
+    Softmax for single-label models, independent sigmoids for multi-label ones.
+    """
+    dtype = autocast_dtype(precision)
+    # Sort by length so a batch pads only to its own longest text.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    probs = np.zeros((len(texts), len(classifier.labels)), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        batch = classifier.tokenizer(
+            [texts[i] for i in index],
+            padding=True,
+            truncation=True,
+            max_length=classifier.max_length,
+            return_tensors="pt",
+        )
+        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            logits = classifier.model(**batch).logits.float()
+        scores = torch.sigmoid(logits) if classifier.multi_label else torch.softmax(logits, -1)
+        probs[index] = scores.numpy()
+    return probs
