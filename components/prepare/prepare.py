@@ -430,11 +430,7 @@ def _write_splits(spool: Path, plan: _Plan, staged: dict[str, Path], source: str
     digests = {name: hashlib.sha256() for name in SPLITS}
     writers = {}
     for name in SPLITS:
-        writers[name] = pq.ParquetWriter(
-            staged[name],
-            schema.with_metadata(encode_dataset_metadata(facts[name])),
-            compression="zstd",
-        )
+        writers[name] = pq.ParquetWriter(staged[name], schema, compression="zstd")
     with contextlib.ExitStack() as stack:
         for writer in writers.values():
             stack.callback(writer.close)
@@ -450,8 +446,10 @@ def _write_splits(spool: Path, plan: _Plan, staged: dict[str, Path], source: str
                         values = part.column(column).to_pylist()
                         digests[name].update("\x00".join(values).encode("utf-8"))
                     writers[name].write_batch(part)
-    for name in SPLITS:
-        facts[name]["content_hash"] = digests[name].hexdigest()
+        # The facts go into each file's footer, which is written when the writer closes.
+        for name in SPLITS:
+            facts[name]["content_hash"] = digests[name].hexdigest()
+            writers[name].add_key_value_metadata(encode_dataset_metadata(facts[name]))
     return facts
 
 
