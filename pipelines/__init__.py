@@ -1,1 +1,1 @@
-"""Pipeline definitions and the `kfp-nlp` command line."""
+"""Pipelines composed from kfp-nlp components, and the `kfp-nlp` command line."""
