@@ -1,30 +1,10 @@
-"""Registry fixtures: a real S3 HTTP endpoint on loopback (moto) and a small model folder."""
+"""Registry fixtures: a registry root on a local folder or the loopback S3 server, and models."""
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
-from components.common import uri
 from components.common.artifacts import write_manifest
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server on 127.0.0.1, reached by boto3 through AWS_ENDPOINT_URL."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.setenv("AWS_MAX_ATTEMPTS", "2")
-        yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -32,10 +12,7 @@ def registry_root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty registry root: a local folder, or a prefix in a fresh bucket on the S3 server."""
     if request.param == "local":
         return str(tmp_path / "registry")
-    request.getfixturevalue("s3_endpoint")
-    bucket = f"registry-{uuid.uuid4().hex[:12]}"
-    uri.s3_client().create_bucket(Bucket=bucket)
-    return f"s3://{bucket}/models"
+    return f"s3://{request.getfixturevalue('s3_bucket')}/models"
 
 
 def make_model(folder: Path, weights: bytes) -> Path:
