@@ -12,6 +12,7 @@ The file is a list of schedules:
       experiment: intents            # created if missing (default: Default)
       enabled: true                  # false keeps the recurring run, paused
       params: {epochs: 3}            # checked against the pipeline's parameter types
+      service_account: kfp-nlp-runner  # Kubernetes service account the runs use (optional)
 
 Applying it is idempotent. The pipeline is uploaded as a version named after the package version
 and the compiled file's content hash, only if that version is not there yet. Each recurring run is
@@ -53,7 +54,16 @@ from pipelines.kfp_remote import (
 )
 
 MANAGED = "managed by kfp-nlp schedule"
-_KEYS = {"name", "pipeline", "cron", "timezone", "experiment", "enabled", "params"}
+_KEYS = {
+    "name",
+    "pipeline",
+    "cron",
+    "timezone",
+    "experiment",
+    "enabled",
+    "params",
+    "service_account",
+}
 _REQUIRED = ("name", "pipeline", "cron", "timezone")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MACROS = {
@@ -90,6 +100,7 @@ class Schedule:
     experiment: str
     enabled: bool
     params: dict[str, Any]
+    service_account: str
 
     @property
     def description(self) -> str:
@@ -186,6 +197,7 @@ def _schedule(entry: Any, where: str, compiled_dir: Path, cluster_timezone: str)
         experiment=str(entry.get("experiment") or "Default"),
         enabled=enabled,
         params=typed_parameters(package, params, where),
+        service_account=str(entry.get("service_account") or ""),
     )
 
 
@@ -337,6 +349,7 @@ class Applier:
             and int(run.max_concurrency or 0) == 1
             and bool(run.no_catchup)
             and (run.description or "") == schedule.description
+            and (run.service_account or "") == schedule.service_account
         )
 
     def apply(self, schedule: Schedule) -> None:
@@ -391,6 +404,7 @@ class Applier:
             pipeline_id=version[0],
             version_id=version[1],
             enabled=schedule.enabled,
+            service_account=schedule.service_account or None,
         )
 
     def prune(self, keep: set[str]) -> None:

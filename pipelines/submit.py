@@ -34,6 +34,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--experiment", default="kfp-nlp", help="experiment to run in")
     parser.add_argument("--run-name", default=None, help="run name (default: pipeline + time)")
     parser.add_argument(
+        "--service-account",
+        default=None,
+        help="Kubernetes service account the run's pods use, e.g. kfp-nlp-runner (IRSA)",
+    )
+    parser.add_argument(
         "--param",
         action="append",
         default=[],
@@ -56,6 +61,7 @@ def run(args: argparse.Namespace) -> str:
             run_name=args.run_name,
             experiment_name=args.experiment,
             namespace=args.namespace,
+            service_account=args.service_account,
         )
     print(f"submitted run {result.run_id} of {package.name} to {args.host}")
     return result.run_id

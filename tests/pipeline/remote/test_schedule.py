@@ -38,6 +38,7 @@ def nightly(**changes: Any) -> dict[str, Any]:
         "experiment": "intents",
         "enabled": True,
         "params": {"message": "hi", "times": 3, "ratio": 1},
+        "service_account": "kfp-nlp-runner",
     }
     return {**entry, **changes}
 
@@ -129,6 +130,7 @@ def test_first_apply_creates_everything(
     assert nightly_run.trigger.cron_schedule.cron == "0 0 3 * * *"
     assert nightly_run.max_concurrency == "1"
     assert nightly_run.no_catchup is True
+    assert nightly_run.service_account == "kfp-nlp-runner"
     assert nightly_run.mode == "ENABLE"
     assert nightly_run.runtime_config.parameters == {"message": "hi", "times": 3, "ratio": 1.0}
     assert nightly_run.pipeline_version_reference.pipeline_version_id == ours.pipeline_version_id

@@ -41,6 +41,7 @@ def test_submit_creates_one_typed_run_in_the_experiment(
         [
             *("submit", "tiny-pipeline", *common, "--experiment", "intents", "--run-name", "first"),
             *("--param", "message=hi", "--param", "times=3", "--param", "verbose=true"),
+            *("--service-account", "kfp-nlp-runner"),
         ]
     )
     kfp_nlp(["submit", "tiny-pipeline", *common, "--experiment", "intents", "--param", "message=x"])
@@ -48,6 +49,7 @@ def test_submit_creates_one_typed_run_in_the_experiment(
     assert [e.display_name for e in kfp_api.experiments.values()] == ["intents"]
     first, second = kfp_api.runs.values()
     assert first.display_name == "first"
+    assert first.service_account == "kfp-nlp-runner"
     assert first.runtime_config.parameters == {"message": "hi", "times": 3, "verbose": True}
     assert first.pipeline_spec["pipelineInfo"]["name"] == "tiny-pipeline"
     assert first.experiment_id == second.experiment_id
@@ -116,6 +118,7 @@ def test_an_unreachable_endpoint_is_one_clear_error(compiled_dir: Path) -> None:
         namespace=None,
         experiment="intents",
         run_name=None,
+        service_account=None,
         param=["message=hi"],
     )
     with pytest.raises(KfpNlpError, match=f"cannot reach the KFP API at http://127.0.0.1:{port}"):
