@@ -320,29 +320,33 @@ class Applier:
         return self._experiments[name]
 
     def _existing(self, schedule: Schedule, experiment_id: str | None) -> list[V2beta1RecurringRun]:
-        if experiment_id is None:
-            return []
-        return list(
-            _pages(
-                lambda token: self.client.list_recurring_runs(
-                    page_token=token,
-                    page_size=50,
-                    experiment_id=experiment_id,
-                    filter=_equals_filter(schedule.name),
-                ),
-                "recurring_runs",
-            )
+        """The schedule's recurring runs: same name in its experiment, or made by this command
+        in another experiment (the schedule moved)."""
+        runs = _pages(
+            lambda token: self.client.list_recurring_runs(
+                page_token=token,
+                page_size=50,
+                namespace=self.namespace,
+                filter=_equals_filter(schedule.name),
+            ),
+            "recurring_runs",
         )
+        return [
+            run
+            for run in runs
+            if run.experiment_id == experiment_id or (run.description or "").startswith(MANAGED)
+        ]
 
     @staticmethod
     def _same_definition(
-        run: V2beta1RecurringRun, schedule: Schedule, version: tuple[str, str]
+        run: V2beta1RecurringRun, schedule: Schedule, version: tuple[str, str], experiment_id: str
     ) -> bool:
         reference = run.pipeline_version_reference
         cron = run.trigger.cron_schedule.cron if run.trigger and run.trigger.cron_schedule else ""
         parameters = run.runtime_config.parameters if run.runtime_config else None
         return (
-            " ".join(cron.split()) == schedule.cron
+            run.experiment_id == experiment_id
+            and " ".join(cron.split()) == schedule.cron
             and reference is not None
             and (reference.pipeline_id, reference.pipeline_version_id) == version
             and _canonical(parameters or {}) == _canonical(schedule.params)
@@ -359,8 +363,9 @@ class Applier:
         mode = "ENABLE" if schedule.enabled else "DISABLE"
         if (
             version is not None
+            and experiment_id is not None
             and len(existing) == 1
-            and self._same_definition(existing[0], schedule, version)
+            and self._same_definition(existing[0], schedule, version, experiment_id)
         ):
             run = existing[0]
             if run.mode == mode:

@@ -179,6 +179,27 @@ def test_a_changed_cron_creates_the_new_run_before_deleting_the_old(
     assert [r.trigger.cron_schedule.cron for r in runs] == ["0 0 4 * * *"]
 
 
+def test_moving_a_schedule_to_another_experiment_moves_its_run(
+    kfp_api: KfpStandIn, compiled_dir: Path, tmp_path: Path
+) -> None:
+    path = write_schedules(tmp_path / "schedules.yaml", [nightly(), weekly()])
+    apply(kfp_api, compiled_dir, path)
+
+    write_schedules(path, [nightly(experiment="intents-v2"), weekly()])
+    actions = apply(kfp_api, compiled_dir, path)
+
+    assert kinds(actions) == [
+        ("create", "experiment intents-v2"),
+        ("replace", "nightly-retrain"),
+        ("delete", "nightly-retrain"),
+        ("unchanged", "weekly-audit"),
+    ]
+    experiments = {e.experiment_id: e.display_name for e in kfp_api.experiments.values()}
+    assert sorted(
+        (r.display_name, experiments[r.experiment_id]) for r in kfp_api.recurring_runs.values()
+    ) == [("nightly-retrain", "intents-v2"), ("weekly-audit", "intents")]
+
+
 def test_changing_only_enabled_pauses_in_place(
     kfp_api: KfpStandIn, compiled_dir: Path, tmp_path: Path
 ) -> None:
