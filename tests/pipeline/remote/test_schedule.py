@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import KfpStandIn
 from kfp import compiler, dsl
+from kfp_standin import KfpStandIn
 
 from components import __version__
 from components.common.errors import KfpNlpError

@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import KfpStandIn
+from kfp_standin import KfpStandIn
 
 from components.common.errors import KfpNlpError, run_cli
 from pipelines import schedule, submit
