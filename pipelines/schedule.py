@@ -5,14 +5,14 @@
 
 The file is a list of schedules:
 
-    - name: retrain-intents          # the recurring run's name, unique
-      pipeline: train-and-deploy     # compiled pipeline name (pipelines/compiled/) or .yaml path
-      cron: "0 3 * * 1"              # 5 fields (minute first) or KFP's 6 (seconds first)
-      timezone: UTC                  # must be the timezone the cluster's scheduler uses
-      experiment: intents            # created if missing (default: Default)
-      enabled: true                  # false keeps the recurring run, paused
-      params: {epochs: 3}            # checked against the pipeline's parameter types
-      service_account: kfp-nlp-runner  # Kubernetes service account the runs use (optional)
+    - name: retrain-intents              # the recurring run's name, unique
+      pipeline: text_classifier_training  # name in pipelines/compiled/, or a .yaml path
+      cron: "0 3 * * 1"                  # 5 fields (minute first) or KFP's 6 (seconds first)
+      timezone: UTC                      # the timezone the cluster's scheduler uses
+      experiment: intents                # created if missing (default: Default)
+      enabled: true                      # false keeps the recurring run, paused
+      params: {data_uri: s3://b/k.csv}   # checked against the pipeline's parameter types
+      service_account: kfp-nlp-runner    # service account the runs' pods use (optional)
 
 Applying it is idempotent. The pipeline is uploaded as a version named after the package version
 and the compiled file's content hash, only if that version is not there yet. Each recurring run is
