@@ -5,9 +5,11 @@ import inspect
 from pathlib import Path
 
 import pytest
-from kfp import dsl, local
+import yaml
+from kfp import compiler, dsl, local
 from kfp.dsl import Model
 
+from components.common.image import IMAGE
 from components.registry import registry
 from components.registry.component import promote_champion, register_model, resolve_model
 from components.registry.config import RegistryConfig
@@ -69,3 +71,12 @@ def test_signatures_mirror_the_config() -> None:
             if name in parameters:
                 expected = inspect.Parameter.empty if default is dataclasses.MISSING else default
                 assert parameters[name].default == expected, (component.name, name)
+
+
+def test_components_compile_to_the_component_image(tmp_path: Path) -> None:
+    for component in (register_model, promote_champion, resolve_model):
+        path = tmp_path / f"{component.name}.yaml"
+        compiler.Compiler().compile(component, str(path))
+        spec = yaml.safe_load(path.read_text())
+        (executor,) = spec["deploymentSpec"]["executors"].values()
+        assert executor["container"]["image"] == IMAGE
