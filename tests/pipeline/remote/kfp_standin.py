@@ -109,11 +109,14 @@ def _display_name_filter(query: dict[str, str]) -> str | None:
     return predicates[0].get("stringValue", predicates[0].get("string_value"))
 
 
-def _page(items: list[Any], query: dict[str, str]) -> tuple[list[Any], str]:
-    size = int(query.get("page_size") or 10)
+def _listing(items: list[Any], query: dict[str, str], response: Any, field: str) -> Any:
+    """One page of `items` (filtered by display name when asked) as a List...Response."""
+    name = _display_name_filter(query)
+    found = [item for item in items if name in (None, item.display_name)]
     start = int(query.get("page_token") or 0)
-    end = start + size
-    return items[start:end], (str(end) if end < len(items) else "")
+    end = start + int(query.get("page_size") or 10)
+    token = str(end) if end < len(found) else ""
+    return response(**{field: found[start:end]}, total_size=len(found), next_page_token=token)
 
 
 @dataclass
@@ -179,11 +182,11 @@ class KfpStandIn:
         if method == "GET" and route == "/healthz":
             return models.V2beta1GetHealthzResponse(multi_user=False)
         if method == "GET" and route == "/pipelines":
-            name = _display_name_filter(query)
-            found = [p for p in self.pipelines.values() if name in (None, p.display_name)]
-            items, token = _page(found, query)
-            return models.V2beta1ListPipelinesResponse(
-                pipelines=items, total_size=len(found), next_page_token=token
+            return _listing(
+                list(self.pipelines.values()),
+                query,
+                models.V2beta1ListPipelinesResponse,
+                "pipelines",
             )
         if method == "POST" and route == "/pipelines/upload":
             name = query.get("name") or query.get("display_name")
@@ -212,22 +215,18 @@ class KfpStandIn:
             return self._add_version(pipeline_id, name, query.get("description", ""), spec)
         match = re.fullmatch(r"/pipelines/([^/]+)/versions", route)
         if method == "GET" and match:
-            name = _display_name_filter(query)
-            found = [
-                v
-                for v in self.versions.values()
-                if v.pipeline_id == match.group(1) and name in (None, v.display_name)
-            ]
-            items, token = _page(found, query)
-            return models.V2beta1ListPipelineVersionsResponse(
-                pipeline_versions=items, total_size=len(found), next_page_token=token
+            return _listing(
+                [v for v in self.versions.values() if v.pipeline_id == match.group(1)],
+                query,
+                models.V2beta1ListPipelineVersionsResponse,
+                "pipeline_versions",
             )
         if method == "GET" and route == "/experiments":
-            name = _display_name_filter(query)
-            found = [e for e in self.experiments.values() if name in (None, e.display_name)]
-            items, token = _page(found, query)
-            return models.V2beta1ListExperimentsResponse(
-                experiments=items, total_size=len(found), next_page_token=token
+            return _listing(
+                list(self.experiments.values()),
+                query,
+                models.V2beta1ListExperimentsResponse,
+                "experiments",
             )
         if method == "POST" and route == "/experiments":
             body = parse_model(raw, "V2beta1Experiment")
@@ -241,16 +240,12 @@ class KfpStandIn:
             self.experiments[body.experiment_id] = body
             return body
         if method == "GET" and route == "/recurringruns":
-            name = _display_name_filter(query)
             experiment = query.get("experiment_id")
-            found = [
-                r
-                for r in self.recurring_runs.values()
-                if name in (None, r.display_name) and experiment in (None, r.experiment_id)
-            ]
-            items, token = _page(found, query)
-            return models.V2beta1ListRecurringRunsResponse(
-                recurring_runs=items, total_size=len(found), next_page_token=token
+            return _listing(
+                [r for r in self.recurring_runs.values() if experiment in (None, r.experiment_id)],
+                query,
+                models.V2beta1ListRecurringRunsResponse,
+                "recurring_runs",
             )
         if method == "POST" and route == "/recurringruns":
             return self._create_recurring_run(parse_model(raw, "V2beta1RecurringRun"))
