@@ -91,17 +91,25 @@ def kfp_errors(host: str) -> Iterator[None]:
         ) from exc
 
 
-def connect(host: str | None) -> kfp.Client:
-    """A kfp.Client for `host`; the token in $KFP_NLP_TOKEN is sent when set."""
+def connect(host: str | None, namespace: str | None = None) -> kfp.Client:
+    """A kfp.Client for `host` (and the profile `namespace`); sends $KFP_NLP_TOKEN when set."""
     if not host or not host.startswith(("http://", "https://")):
         raise KfpNlpError(
             f"the KFP endpoint {host!r} is not an http(s) URL; pass --host "
             "http://HOST:PORT or set KF_PIPELINES_ENDPOINT"
         )
-    # The client asks the endpoint's health (multi-user or not) as it is built.
+    token = os.environ.get(TOKEN_ENV) or None
+    # Without a namespace the client asks the endpoint's health (multi-user or not) as it is
+    # built, retrying for about 25 s before it gives up with a TimeoutError.
     with warnings.catch_warnings(), kfp_errors(host):
         warnings.simplefilter("ignore", FutureWarning)  # the client's note about KFP >= 2.0
-        return kfp.Client(host=host, existing_token=os.environ.get(TOKEN_ENV) or None)
+        try:
+            return kfp.Client(host=host, namespace=namespace or "kubeflow", existing_token=token)
+        except TimeoutError:
+            raise KfpNlpError(
+                f"the KFP API at {host} did not pass its health check; check --host, and on "
+                f"multi-user Kubeflow pass --namespace and set {TOKEN_ENV}"
+            ) from None
 
 
 def load_package(pipeline: str, compiled_dir: Path = COMPILED_DIR) -> PipelinePackage:

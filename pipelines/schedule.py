@@ -457,7 +457,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> list[Action]:
     """Apply the schedules file; returns what was done (or planned, with --dry-run)."""
     schedules = load_schedules(args.schedules, args.compiled_dir, args.cluster_timezone)
-    client = connect(args.host)
+    client = connect(args.host, args.namespace)
     applier = Applier(client, args.namespace, args.dry_run)
     with kfp_errors(args.host):
         for schedule in schedules:

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> str:
     """Create the run and return its id."""
     package = load_package(args.pipeline, args.compiled_dir)
     arguments = typed_parameters(package, parse_assignments(args.param), "--param", from_text=True)
-    client = connect(args.host)
+    client = connect(args.host, args.namespace)
     with kfp_errors(args.host):
         result = client.create_run_from_pipeline_package(
             str(package.path),

@@ -130,6 +130,7 @@ class KfpStandIn:
     experiments: dict[str, Any] = field(default_factory=dict)
     recurring_runs: dict[str, Any] = field(default_factory=dict)
     runs: dict[str, Any] = field(default_factory=dict)
+    token: str = ""  # when set, every request needs `Authorization: Bearer <token>`
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def writes(self) -> list[tuple[str, str]]:
@@ -316,6 +317,8 @@ def _handler(state: KfpStandIn) -> type[BaseHTTPRequestHandler]:
             with state.lock:
                 state.requests.append(Request(method, url.path, query, body))
                 try:
+                    if state.token and self.headers.get("Authorization") != f"Bearer {state.token}":
+                        raise ApiError(401, "missing or invalid bearer token")
                     status, payload = 200, state.handle(method, url.path, query, raw, ctype)
                 except ApiError as exc:
                     status = exc.status

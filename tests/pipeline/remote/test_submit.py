@@ -19,15 +19,20 @@ from pipelines.kfp_remote import connect, kfp_errors, load_package
 pytestmark = pytest.mark.pipeline
 
 
+def parser() -> argparse.ArgumentParser:
+    """A command line with the `submit` and `schedule` subcommands, as kfp-nlp adds them."""
+    cli = argparse.ArgumentParser(prog="kfp-nlp")
+    commands = cli.add_subparsers(required=True)
+    submit.add_parser(commands)
+    schedule.add_parser(commands)
+    return cli
+
+
 def kfp_nlp(argv: list[str]) -> None:
-    """The `submit` and `schedule` subcommands as the kfp-nlp command line runs them."""
+    """Run the command line as the kfp-nlp entry point does (errors: one line, exit 2)."""
 
     def dispatch(args: list[str] | None) -> None:
-        parser = argparse.ArgumentParser(prog="kfp-nlp")
-        commands = parser.add_subparsers(required=True)
-        submit.add_parser(commands)
-        schedule.add_parser(commands)
-        parsed = parser.parse_args(args)
+        parsed = parser().parse_args(args)
         parsed.func(parsed)
 
     run_cli(dispatch, argv)
@@ -138,3 +143,18 @@ def test_server_refusals_become_one_line_errors_and_the_server_stays_up(
     with refused, kfp_errors(kfp_api.url):
         client.delete_recurring_run("nope")
     assert client.get_kfp_healthz().multi_user is False
+
+
+def test_the_token_from_the_environment_is_sent(
+    kfp_api: KfpStandIn, compiled_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kfp_api.token = "s3cret"
+    argv = ["submit", "tiny-pipeline", "--host", kfp_api.url, "--compiled-dir", str(compiled_dir)]
+    argv += ["--namespace", "team-a", "--param", "message=hi"]
+    monkeypatch.delenv("KFP_NLP_TOKEN", raising=False)
+    with pytest.raises(KfpNlpError, match=r"refused access \(HTTP 401.*set KFP_NLP_TOKEN"):
+        submit.run(parser().parse_args(argv))
+
+    monkeypatch.setenv("KFP_NLP_TOKEN", "s3cret")
+    submit.run(parser().parse_args(argv))
+    assert len(kfp_api.runs) == 1
