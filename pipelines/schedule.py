@@ -264,10 +264,11 @@ class Applier:
         self._versions: dict[Path, tuple[str, str] | None] = {}
         self._experiments: dict[str, str | None] = {}
 
-    def _do(self, action: Action, call: Callable[[], Any]) -> Any:
+    def _do(self, action: Action, call: Callable[[], Any] | None = None) -> Any:
+        """Record and print `action`, then make its call unless this is a dry run."""
         self.actions.append(action)
         print(action)
-        return None if self.dry_run else call()
+        return None if self.dry_run or call is None else call()
 
     def pipeline_version(self, package: PipelinePackage) -> tuple[str, str] | None:
         """(pipeline id, version id) of the package, uploaded if missing (None in a dry run)."""
@@ -368,9 +369,9 @@ class Applier:
             and self._same_definition(existing[0], schedule, version, experiment_id)
         ):
             run = existing[0]
-            if run.mode == mode:
-                self.actions.append(Action("unchanged", schedule.name, ""))
-                print(self.actions[-1])
+            current = run.mode or {"ENABLED": "ENABLE", "DISABLED": "DISABLE"}.get(run.status)
+            if current == mode:
+                self._do(Action("unchanged", schedule.name, ""))
             elif schedule.enabled:
                 self._do(
                     Action("enable", schedule.name, ""),
