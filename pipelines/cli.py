@@ -30,21 +30,21 @@ def pipelines() -> dict[str, Any]:
 
 
 def _convert(value: str, kind: str, name: str) -> Any:
+    """A `--param` value as the type the pipeline declares (KFP's 'Integer', 'Float', ...)."""
     try:
-        if kind == "NUMBER_INTEGER":
+        if kind == "Integer":
             return int(value)
-        if kind == "NUMBER_DOUBLE":
+        if kind == "Float":
             return float(value)
-        if kind == "BOOLEAN":
+        if kind == "Boolean":
             if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError(value)
             return value.lower() in ("true", "1", "yes")
-        if kind == "LIST":
+        if kind == "List":
             return json.loads(value) if value.startswith("[") else value.split(",")
     except ValueError as exc:
         raise KfpNlpError(
-            f"--param {name}={value!r} is not a valid {kind.lower().replace('number_', '')}; "
-            "give a value of that type"
+            f"--param {name}={value!r} is not a valid {kind.lower()}; give a value of that type"
         ) from exc
     return value
 
