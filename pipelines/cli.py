@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from components.common.errors import KfpNlpError, run_cli
+from pipelines import schedule, submit
 
 PIPELINE_NAMES = ("text_classifier_training",)
 COMPILED_DIR = Path(__file__).parent / "compiled"
@@ -153,11 +154,17 @@ def cmd_run(args: argparse.Namespace) -> None:
     _run_and_report(args.pipeline, params, Path(args.workdir), args.json)
 
 
+def all_components() -> list[Any]:
+    """Every component, for `compile` to publish as its own YAML."""
+    from components.prepare.component import prepare_dataset
+    from components.registry.component import promote_champion, register_model, resolve_model
+
+    return [prepare_dataset, register_model, promote_champion, resolve_model]
+
+
 def compile_all(output_dir: Path) -> list[Path]:
     """Compile every pipeline and every component to YAML under `output_dir`."""
     from kfp import compiler
-
-    from components.prepare.component import prepare_dataset
 
     written = []
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +173,7 @@ def compile_all(output_dir: Path) -> list[Path]:
         compiler.Compiler().compile(pipeline, str(path))
         written.append(path)
     (output_dir / "components").mkdir(exist_ok=True)
-    for component in (prepare_dataset,):
+    for component in all_components():
         path = output_dir / "components" / f"{component.name.replace('-', '_')}.yaml"
         compiler.Compiler().compile(component, str(path))
         written.append(path)
@@ -218,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--image", help="component image, pinned by tag or digest")
     comp.add_argument("--output-dir", default=str(COMPILED_DIR), help="where the YAML goes")
     comp.set_defaults(func=cmd_compile)
+
+    submit.add_parser(commands)
+    schedule.add_parser(commands)
     return parser
 
 
