@@ -32,7 +32,12 @@ from components.common.tables import detect_format, iter_batches, write_parquet
 from components.common.uri import atomic_output, download_dir
 from components.evaluate.config import TEXT_LENGTH_SLICE, EvaluateConfig
 from components.evaluate.gate import Decision, decide
-from components.evaluate.metrics import bootstrap_interval, classification_report
+from components.evaluate.metrics import (
+    bootstrap_interval,
+    classification_report,
+    confusion_matrices,
+    metric_from_confusion,
+)
 from components.evaluate.report import render_report
 
 MAX_SLICE_VALUES = 25
@@ -230,8 +235,10 @@ def _slice_rows(
             row |= {k: report[k] for k in ("accuracy", "macro_f1", "weighted_f1", "log_loss")}
             row |= {"ece": report["ece"], f"{metric}_ci": [low, high]}
             if champion_probs is not None:
-                champion = classification_report(y, champion_probs[mask], test.labels, 2)
-                row[f"champion_{metric}"] = champion[metric]
+                champion_cm = confusion_matrices(
+                    y, champion_probs[mask].argmax(axis=1), len(test.labels)
+                )
+                row[f"champion_{metric}"] = float(metric_from_confusion(champion_cm, metric))
             rows.append(row)
     return rows
 

@@ -19,6 +19,7 @@ import pytest
 from kfp import dsl, local
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Metrics, Model
 
+from components.common.image import IMAGE
 from components.evaluate.component import evaluate_classifier
 from components.evaluate.config import EvaluateConfig
 
@@ -30,7 +31,7 @@ Everything = namedtuple(
 )
 
 
-@dsl.component(install_kfp_package=False)
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def record_promotion(marker: str, reason: str) -> None:
     """Stand-in for a deployment step: leaves a file saying why it ran."""
     with open(marker, "w") as f:
