@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
             champion_dir=champion_dir,
             model_source=args.model,
             champion_source=args.champion,
+            test_source=args.test,
         )
     write_outputs(
         evaluation,

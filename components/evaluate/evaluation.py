@@ -81,33 +81,33 @@ class Evaluation:
     champion_source: str | None
 
 
-def _read_table(path: Path) -> tuple[pa.Table, dict[str, Any]]:
-    batches = list(iter_batches(path))
+def _read_table(path: Path, source: str) -> tuple[pa.Table, dict[str, Any]]:
+    batches = list(iter_batches(path, name=source))
     table = pa.Table.from_batches(batches) if batches else None
     if table is None or table.num_rows == 0:
         raise KfpNlpError(
-            f"the test set {path} has no rows; pass the test split written by prepare_dataset"
+            f"the test set {source} has no rows; pass the test split written by prepare_dataset"
         )
-    metadata = dataset_metadata(path) if detect_format(path) == "parquet" else {}
+    metadata = dataset_metadata(path) if detect_format(path, source) == "parquet" else {}
     return table, metadata
 
 
-def _require_column(table: pa.Table, name: str, path: Path) -> list:
+def _require_column(table: pa.Table, name: str, source: str) -> list:
     if name not in table.column_names:
         raise KfpNlpError(
-            f"the test set {path} has no {name!r} column (columns: "
+            f"the test set {source} has no {name!r} column (columns: "
             f"{', '.join(table.column_names)}); pass a Dataset written by prepare_dataset"
         )
     column = table.column(name)
     if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
         raise KfpNlpError(
-            f"the {name!r} column of {path} holds lists (multi-label data); evaluate_classifier "
+            f"the {name!r} column of {source} holds lists (multi-label data); evaluate_classifier "
             "scores single-label classifiers only"
         )
     nulls = column.null_count
     if nulls:
         raise KfpNlpError(
-            f"the {name!r} column of {path} has {nulls} empty values; drop or fill those rows "
+            f"the {name!r} column of {source} has {nulls} empty values; drop or fill those rows "
             "(prepare_dataset does) and evaluate again"
         )
     return column.cast(pa.string()).to_pylist()
@@ -121,24 +121,29 @@ def model_folder(uri: str) -> Iterator[Path]:
         yield download_dir(uri, Path(scratch))
 
 
-def read_test_set(path: Path) -> Examples:
-    """Read a test Dataset (Parquet from prepare_dataset, or any CSV/TSV/JSONL/Parquet table)."""
-    table, metadata = _read_table(path)
-    texts = _require_column(table, TEXT, path)
-    names = _require_column(table, LABEL, path)
+def read_test_set(path: Path, source: str = "") -> Examples:
+    """Read a test Dataset (Parquet from prepare_dataset, or any CSV/TSV/JSONL/Parquet table).
+
+    `source` names it in messages and the report (default: the path).
+    """
+    source = source or str(path)
+    table, metadata = _read_table(path, source)
+    texts = _require_column(table, TEXT, source)
+    names = _require_column(table, LABEL, source)
     if metadata.get("multi_label"):
         raise KfpNlpError(
-            f"the test set {path} is multi-label; evaluate_classifier scores single-label "
+            f"the test set {source} is multi-label; evaluate_classifier scores single-label "
             "classifiers only"
         )
     labels = list(metadata.get("labels") or sorted(set(names)))
     unknown = sorted(set(names) - set(labels))
     if unknown:
         raise KfpNlpError(
-            f"the test set {path} has labels {unknown} that its metadata does not list "
+            f"the test set {source} has labels {unknown} that its metadata does not list "
             f"({labels}); write the test split again with prepare_dataset"
         )
-    return Examples(table, texts, names, labels, bool(metadata.get("labels")), str(path))
+    declared = bool(metadata.get("labels"))
+    return Examples(table, texts, names, labels, declared, source)
 
 
 def load_model(model_dir: Path, config: EvaluateConfig, role: str) -> Classifier:
@@ -267,6 +272,7 @@ def evaluate(
     champion_dir: Path | None = None,
     model_source: str = "",
     champion_source: str = "",
+    test_source: str = "",
 ) -> Evaluation:
     """Score the challenger (and champion) on the test set and decide approval.
 
@@ -277,11 +283,12 @@ def evaluate(
         champion_dir: the model now in production, if any (a local model folder).
         model_source: how to name the challenger in the report (default: its folder).
         champion_source: how to name the champion in the report (default: its folder).
+        test_source: how to name the test set in the report (default: its path).
 
     Returns:
         The evaluation; nothing has been written yet.
     """
-    test = read_test_set(test_path)
+    test = read_test_set(test_path, test_source)
     # Fail on settings the test set cannot satisfy before spending time on scoring.
     for column in config.slice_list:
         _slice_values(test, column)

@@ -65,6 +65,7 @@ def run_component(
             champion_dir=champion_dir,
             model_source=model.uri,
             champion_source=champion_source,
+            test_source=test.uri,
         )
     write_outputs(evaluation, report.path, predictions.path)
     for name, value in scalar_metrics(evaluation, config).items():

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from kfp import dsl
@@ -17,11 +18,22 @@ from kfp import dsl
 from components.common.errors import KfpNlpError
 from components.common.uri import s3_client, upload_dir
 from components.evaluate.__main__ import main
+from components.evaluate.config import EvaluateConfig
+from components.evaluate.evaluation import evaluate
 from components.evaluate.kfp_io import run_component
 
 pytestmark = pytest.mark.component
 
 REPO = Path(__file__).resolve().parents[3]
+INTENT_LABELS = [
+    "complaint",
+    "discount_question",
+    "order_status",
+    "other",
+    "positive",
+    "product_question",
+    "unsubscribe",
+]
 
 
 @pytest.fixture(scope="module")
@@ -53,23 +65,24 @@ def test_cli_evaluates_against_a_champion_on_s3(
     evaluate_models: dict[str, Path],
     small_test_set: Path,
     s3_bucket_for_evaluate: str,
-    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    champion_uri = f"s3://{s3_bucket_for_evaluate}/models/production"
+    bucket = s3_bucket_for_evaluate
+    champion_uri = f"s3://{bucket}/models/production"
     upload_dir(evaluate_models["untrained"], champion_uri)
-    out = tmp_path / "out"
+    s3_client().upload_file(str(small_test_set), bucket, "data/test.parquet")
+    out = f"s3://{bucket}/evaluations/run-1"
 
     main(
         [
             "--model",
             str(evaluate_models["trained"]),
             "--test",
-            str(small_test_set),
+            f"s3://{bucket}/data/test.parquet",
             "--champion",
             champion_uri,
             "--output-dir",
-            str(out),
+            out,
             "--thresholds",
             "accuracy>=0.5",
             "--slice-columns",
@@ -81,16 +94,50 @@ def test_cli_evaluates_against_a_champion_on_s3(
 
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["approved"] is True
-    summary = json.loads((out / "summary.json").read_text())
+    written = {
+        obj["Key"]: obj["Size"]
+        for obj in s3_client().list_objects_v2(Bucket=bucket, Prefix="evaluations/")["Contents"]
+    }
+    assert set(written) == {
+        f"evaluations/run-1/{name}"
+        for name in ("report.html", "predictions.parquet", "summary.json")
+    }
+
+    def read(name: str) -> bytes:
+        key = f"evaluations/run-1/{name}"
+        return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    summary = json.loads(read("summary.json"))
     assert summary["reason"] == printed["reason"]
     assert summary["champion_source"] == champion_uri
+    assert summary["test_source"] == f"s3://{bucket}/data/test.parquet"
     assert summary["challenger"]["n"] == 42
     assert summary["comparison"]["delta_low"] > 0
     assert {row["value"] for row in summary["slices"]} == {"en-US", "en-GB"}
-    assert pq.read_metadata(out / "predictions.parquet").num_rows == 42
-    html_text = (out / "report.html").read_text()
+    assert pq.read_metadata(pa.BufferReader(read("predictions.parquet"))).num_rows == 42
+    html_text = read("report.html").decode()
     assert champion_uri in html_text
     assert html_text.count("data:image/png;base64,") == 5
+
+
+def test_plain_csv_without_metadata_reports_absent_classes(
+    evaluate_models: dict[str, Path], evaluate_test_set: Path, tmp_path: Path
+) -> None:
+    """A user's own CSV: the labels come from the model; classes the file lacks are absent."""
+    frame = pd.read_parquet(evaluate_test_set)
+    frame = frame[~frame["label"].isin(["other", "positive"])].head(30)
+    csv = tmp_path / "holdout.csv"
+    frame.to_csv(csv, index=False)
+
+    evaluation = evaluate(evaluate_models["trained"], csv, EvaluateConfig(bootstrap_resamples=200))
+
+    report = evaluation.decision.challenger
+    assert evaluation.test.labels == sorted(INTENT_LABELS)
+    assert report["absent_classes"] == ["other", "positive"]
+    assert report["n"] == 30
+    recall = {row["label"]: row["recall"] for row in report["per_class"]}
+    assert recall["other"] is None and recall["positive"] is None
+    assert all(recall[label] is not None for label in set(frame["label"]))
 
 
 def _assert_fails(argv: list[str], out: Path, message: str) -> None:
