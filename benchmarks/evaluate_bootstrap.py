@@ -33,15 +33,13 @@ def sklearn_interval(
     """The baseline: one scikit-learn call per model per resample."""
     rng = np.random.default_rng(seed)
     deltas = []
-    # Draw in the same chunks as bootstrap_interval so both see identical resamples.
-    chunk = 250
-    for start in range(0, resamples, chunk):
-        for rows in rng.integers(0, len(y), size=(min(chunk, resamples - start), len(y))):
-            truth = y[rows]
-            present = np.unique(truth)
-            a = f1_score(truth, challenger[rows], labels=present, average="macro")
-            b = f1_score(truth, champion[rows], labels=present, average="macro")
-            deltas.append(a - b)
+    for _ in range(resamples):
+        rows = rng.integers(0, len(y), len(y))
+        truth = y[rows]
+        present = np.unique(truth)
+        a = f1_score(truth, challenger[rows], labels=present, average="macro")
+        b = f1_score(truth, champion[rows], labels=present, average="macro")
+        deltas.append(a - b)
     low, high = np.quantile(deltas, [0.025, 0.975])
     return float(low), float(high)
 

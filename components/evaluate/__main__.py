@@ -20,7 +20,11 @@ from components.evaluate.evaluation import evaluate, model_folder, write_outputs
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m components.evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m components.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", required=True, help="challenger model folder or s3:// prefix")
     parser.add_argument("--test", required=True, help="test Dataset file (local or s3://)")
     parser.add_argument("--champion", default="", help="champion model folder or s3:// prefix")

@@ -72,8 +72,9 @@ class EvaluateConfig:
     thresholds: str = field(
         default="",
         metadata={
-            "help": "absolute requirements on the challenger, comma-separated, such as "
-            "'macro_f1>=0.8,ece<=0.1'; metrics: " + ", ".join(THRESHOLD_METRICS)
+            "help": "absolute requirements on the challenger's point estimates, comma-separated, "
+            "such as 'macro_f1>=0.8,ece<=0.1'; an undefined metric fails its requirement; "
+            "metrics: " + ", ".join(THRESHOLD_METRICS)
         },
     )
     max_regression: float = field(
@@ -88,7 +89,7 @@ class EvaluateConfig:
         default=False,
         metadata={
             "help": "approve only a challenger better than the champion with the given "
-            "confidence (lower bound of the difference above 0)"
+            "confidence (lower bound of the difference above 0; replaces max_regression)"
         },
     )
     confidence: float = field(

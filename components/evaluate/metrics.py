@@ -22,7 +22,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 HEADLINE_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1")
 # Metrics for which lower is better; every other metric is better when higher.
 LOWER_IS_BETTER = ("log_loss", "brier", "ece")
-_BOOTSTRAP_CHUNK = 250
+# Resampled row indices held in memory at once (int64: 16 MB), whatever the test set's size.
+_BOOTSTRAP_CELLS = 2_000_000
 
 
 def confusion_matrices(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -175,9 +176,11 @@ def bootstrap_interval(
     """
     rng = np.random.default_rng(seed)
     n = len(y_true)
+    chunk = max(1, _BOOTSTRAP_CELLS // n)
     stats = []
-    for start in range(0, resamples, _BOOTSTRAP_CHUNK):
-        rows = rng.integers(0, n, size=(min(_BOOTSTRAP_CHUNK, resamples - start), n))
+    for start in range(0, resamples, chunk):
+        # Drawn in chunks, the indices are the same stream as one resample at a time.
+        rows = rng.integers(0, n, size=(min(chunk, resamples - start), n))
         truth = y_true[rows]
         value = metric_from_confusion(confusion_matrices(truth, y_pred[rows], n_classes), metric)
         if baseline_pred is not None:

@@ -8,7 +8,6 @@ formats the UI reads).
 """
 
 import base64
-import inspect
 import re
 from collections import namedtuple
 from pathlib import Path
@@ -21,7 +20,6 @@ from kfp.dsl import HTML, ClassificationMetrics, Dataset, Metrics, Model
 
 from components.common.image import IMAGE
 from components.evaluate.component import evaluate_classifier
-from components.evaluate.config import EvaluateConfig
 
 pytestmark = pytest.mark.pipeline
 
@@ -183,11 +181,3 @@ def test_worse_challenger_is_not_promoted(
     assert not marker.exists()
     assert run.outputs["metrics"].metadata["approved"] == 0.0
     assert run.outputs["reason"].startswith("rejected: macro_f1 vs champion -0.")
-
-
-def test_signature_mirrors_the_config() -> None:
-    """The KFP parameters carry the same names and defaults as EvaluateConfig."""
-    parameters = inspect.signature(evaluate_classifier.python_func).parameters
-    for name, value in vars(EvaluateConfig()).items():
-        assert name in parameters, name
-        assert parameters[name].default == value, name
