@@ -1,7 +1,7 @@
-"""Evaluate a classifier from the command line, without KFP.
+r"""Evaluate a classifier from the command line, without KFP.
 
     python -m components.evaluate --model MODEL_DIR --test test.parquet \
-        --champion s3://bucket/models/current --output-dir out/ --thresholds macro_f1>=0.8
+        --champion s3://bucket/models/current --output-dir out/ --thresholds 'macro_f1>=0.8'
 
 Writes report.html, predictions.parquet and summary.json under --output-dir (a folder or an
 s3:// prefix) and prints the gate's decision as one JSON line.
