@@ -237,6 +237,7 @@ def _slice_rows(
                 config.seed,
             )
             row = {"column": column, "value": str(value), "n": int(mask.sum())}
+            row["values_in_column"] = len(names)
             row |= {k: report[k] for k in ("accuracy", "macro_f1", "weighted_f1", "log_loss")}
             row |= {"ece": report["ece"], f"{metric}_ci": [low, high]}
             if champion_probs is not None:

@@ -8,6 +8,7 @@ labels come from users' data and are escaped everywhere.
 import base64
 import html
 import io
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from components.evaluate.evaluation import Evaluation
 
 _DPI = 100
+_COUNT_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1")
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; border-bottom: 1px solid #ddd; }
@@ -246,10 +248,18 @@ def _slice_section(evaluation: "Evaluation", metric: str) -> str:
             + [f"{low:.3f} to {high:.3f}"]
             + ([_num(r[champion_key])] if has_champion else [])
         )
+    shown = Counter(r["column"] for r in slices)
+    totals = {r["column"]: r["values_in_column"] for r in slices}
+    notes = "".join(
+        f"<p>{_e(column)} has {totals[column]} values; the {count} most frequent are shown.</p>"
+        for column, count in shown.items()
+        if totals[column] > count
+    )
     return (
         "<h2>Slices</h2>"
         + _png(slice_figure(slices, metric))
         + _table(header, rows, text_columns=2)
+        + notes
     )
 
 
@@ -263,9 +273,6 @@ def _mistakes_section(mistakes: list[dict[str, Any]]) -> str:
     return "<h2>Most confident mistakes</h2>" + _table(
         ["text", "true label", "predicted", "confidence", "row"], rows, text_columns=3
     )
-
-
-_COUNT_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1")
 
 
 def render_report(evaluation: "Evaluation") -> str:

@@ -11,7 +11,13 @@ import pytest
 from kfp.dsl import ClassificationMetrics
 
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.evaluation import Examples, assemble, predictions_table, scalar_metrics
+from components.evaluate.evaluation import (
+    MAX_SLICE_VALUES,
+    Examples,
+    assemble,
+    predictions_table,
+    scalar_metrics,
+)
 from components.evaluate.kfp_io import _log_classification_metrics
 from components.evaluate.report import render_report
 
@@ -120,3 +126,24 @@ def test_scalars_and_predictions_table() -> None:
     assert table["predicted_label"][0] == ["a", "b", "c"][int(np.argmax(probs[0]))]
     np.testing.assert_allclose(table["probabilities"][5], probs[5])
     assert table["champion_predicted_label"] == table["predicted_label"]
+
+
+def test_slices_of_a_many_valued_column_show_the_most_frequent() -> None:
+    test, probs = _test_set(["a", "b"], 200, 5)
+    customers = [f"customer-{i % 40}" if i < 160 else "customer-big" for i in range(200)]
+    test = Examples(
+        test.table.append_column("customer", pa.array(customers)),
+        test.texts,
+        test.names,
+        test.labels,
+        True,
+        "test.parquet",
+    )
+    config = EvaluateConfig(slice_columns="customer", bootstrap_resamples=100)
+
+    evaluation = assemble(test, config, probs, None, "model", None)
+
+    assert len(evaluation.slices) == MAX_SLICE_VALUES
+    assert evaluation.slices[0]["value"] == "customer-big"
+    assert evaluation.slices[0]["n"] == 40
+    assert "customer has 41 values; the 25 most frequent are shown." in render_report(evaluation)
