@@ -69,7 +69,7 @@ def confusion_figure(matrix: list[list[int]], labels: list[str]) -> Figure:
     """Heat map of the confusion matrix, coloured by row share, annotated with counts."""
     cm = np.array(matrix, dtype=float)
     share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    size = max(4.0, 0.7 * len(labels) + 2)
+    size = min(max(4.0, 0.7 * len(labels) + 2), 16.0)
     fig = Figure(figsize=(size + 1, size))
     ax = fig.add_subplot()
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
@@ -89,7 +89,7 @@ def per_class_figure(per_class: list[dict[str, Any]]) -> Figure:
     """Precision, recall and F1 per class as grouped bars (undefined values are not drawn)."""
     labels = [row["label"] for row in per_class]
     x = np.arange(len(labels))
-    fig = Figure(figsize=(max(6.0, 1.1 * len(labels) + 2), 4))
+    fig = Figure(figsize=(min(max(6.0, 1.1 * len(labels) + 2), 20.0), 4))
     ax = fig.add_subplot()
     for offset, name in zip((-0.27, 0.0, 0.27), ("precision", "recall", "f1"), strict=True):
         values = [np.nan if row[name] is None else row[name] for row in per_class]
