@@ -41,6 +41,8 @@ from components.evaluate.metrics import (
 from components.evaluate.report import render_report
 
 MAX_SLICE_VALUES = 25
+# Texts longer than this are shortened in the report's list of mistakes (not in predictions).
+MISTAKE_CHARS = 400
 # Word-count buckets of the derived `text_length` slice: (upper bound inclusive, name).
 _LENGTH_BUCKETS = ((3, "1-3 words"), (10, "4-10 words"), (30, "11-30 words"))
 
@@ -249,6 +251,10 @@ def _slice_rows(
     return rows
 
 
+def _shorten(text: str) -> str:
+    return text if len(text) <= MISTAKE_CHARS else text[: MISTAKE_CHARS - 1] + "…"
+
+
 def _mistakes(test: Examples, probs: np.ndarray, count: int) -> list[dict[str, Any]]:
     predicted = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
@@ -257,7 +263,7 @@ def _mistakes(test: Examples, probs: np.ndarray, count: int) -> list[dict[str, A
     return [
         {
             "row": int(i),
-            "text": test.texts[i],
+            "text": _shorten(test.texts[i]),
             "label": test.labels[test.y_true[i]],
             "predicted": test.labels[predicted[i]],
             "confidence": float(confidence[i]),
