@@ -4,9 +4,9 @@ import re
 from dataclasses import dataclass, field
 
 from components.common.config import require
-from components.evaluate.metrics import HEADLINE_METRICS, LOWER_IS_BETTER
+from components.evaluate.metrics import HEADLINE_METRICS, SCALAR_METRICS
 
-THRESHOLD_METRICS = (*HEADLINE_METRICS, "roc_auc", "pr_auc", *LOWER_IS_BETTER)
+THRESHOLD_METRICS = SCALAR_METRICS
 # A derived slice: the test text's length in words, bucketed.
 TEXT_LENGTH_SLICE = "text_length"
 _THRESHOLD = re.compile(r"^\s*([a-z_0-9]+)\s*(>=|<=)\s*([-+0-9.eE]+)\s*$")

@@ -33,6 +33,7 @@ from components.common.uri import atomic_output, download_dir
 from components.evaluate.config import TEXT_LENGTH_SLICE, EvaluateConfig
 from components.evaluate.gate import Decision, decide
 from components.evaluate.metrics import (
+    SCALAR_METRICS,
     bootstrap_interval,
     classification_report,
     confusion_matrices,
@@ -240,8 +241,8 @@ def _slice_rows(
             )
             row = {"column": column, "value": str(value), "n": int(mask.sum())}
             row["values_in_column"] = len(names)
-            row |= {k: report[k] for k in ("accuracy", "macro_f1", "weighted_f1", "log_loss")}
-            row |= {"ece": report["ece"], f"{metric}_ci": [low, high]}
+            row |= {name: report[name] for name in SCALAR_METRICS}
+            row[f"{metric}_ci"] = [low, high]
             if champion_probs is not None:
                 champion_cm = confusion_matrices(
                     y, champion_probs[mask].argmax(axis=1), len(test.labels)
@@ -390,9 +391,7 @@ def scalar_metrics(evaluation: Evaluation, config: EvaluateConfig) -> dict[str, 
     """The headline numbers for the KFP Metrics artifact (undefined metrics are left out)."""
     decision = evaluation.decision
     metric = config.headline_metric
-    names = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "roc_auc", "pr_auc")
-    values: dict[str, float | None] = {k: decision.challenger[k] for k in names}
-    values |= {k: decision.challenger[k] for k in ("log_loss", "brier", "ece")}
+    values: dict[str, float | None] = {k: decision.challenger[k] for k in SCALAR_METRICS}
     values[f"{metric}_ci_low"], values[f"{metric}_ci_high"] = decision.headline_interval
     if decision.comparison:
         c = decision.comparison

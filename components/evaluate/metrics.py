@@ -22,6 +22,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 HEADLINE_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1")
 # Metrics for which lower is better; every other metric is better when higher.
 LOWER_IS_BETTER = ("log_loss", "brier", "ece")
+# Every single-number metric of a report, in the order reports list them.
+SCALAR_METRICS = (*HEADLINE_METRICS, "roc_auc", "pr_auc", *LOWER_IS_BETTER)
 # Resampled row indices held in memory at once (int64: 16 MB), whatever the test set's size.
 _BOOTSTRAP_CELLS = 2_000_000
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from components.evaluate.metrics import SCALAR_METRICS
+
 if TYPE_CHECKING:
     from components.evaluate.evaluation import Evaluation
 
@@ -25,7 +27,8 @@ body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width:
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
-th { background: #f3f3f3; } td.text { text-align: left; max-width: 560px; }
+th { background: #f3f3f3; } td { white-space: nowrap; }
+td.text { text-align: left; max-width: 560px; white-space: normal; }
 .verdict { padding: 10px 14px; border-radius: 6px; font-weight: 600; }
 .approved { background: #e3f5e1; border: 1px solid #4caf50; }
 .rejected { background: #fde7e7; border: 1px solid #e53935; }
@@ -160,21 +163,10 @@ def slice_figure(slices: list[dict[str, Any]], metric: str) -> Figure:
 def _summary_section(evaluation: "Evaluation", metric: str) -> str:
     decision = evaluation.decision
     champion = decision.champion
-    names = (
-        "accuracy",
-        "macro_f1",
-        "micro_f1",
-        "weighted_f1",
-        "roc_auc",
-        "pr_auc",
-        "log_loss",
-        "brier",
-        "ece",
-    )
     header = ["metric", "challenger"] + (["champion"] if champion else [])
     rows = [
         [_e(name), _num(decision.challenger[name])] + ([_num(champion[name])] if champion else [])
-        for name in names
+        for name in SCALAR_METRICS
     ]
     low, high = decision.headline_interval
     level = f"{evaluation.config.confidence:.0%}"
@@ -237,14 +229,14 @@ def _slice_section(evaluation: "Evaluation", metric: str) -> str:
         return ""
     champion_key = f"champion_{metric}"
     has_champion = bool(slices) and champion_key in slices[0]
-    header = ["column", "value", "n", "accuracy", "macro F1", "weighted F1", "log loss", "ECE"]
+    header = ["column", "value", "n", *SCALAR_METRICS]
     header += [f"{metric} CI"] + (["champion " + metric] if has_champion else [])
     rows = []
     for r in slices:
         low, high = r[f"{metric}_ci"]
         rows.append(
             [_e(r["column"]), _e(r["value"]), str(r["n"])]
-            + [_num(r[k]) for k in ("accuracy", "macro_f1", "weighted_f1", "log_loss", "ece")]
+            + [_num(r[name]) for name in SCALAR_METRICS]
             + [f"{low:.3f} to {high:.3f}"]
             + ([_num(r[champion_key])] if has_champion else [])
         )
