@@ -156,10 +156,11 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def all_components() -> list[Any]:
     """Every component, for `compile` to publish as its own YAML."""
+    from components.evaluate.component import evaluate_classifier
     from components.prepare.component import prepare_dataset
     from components.registry.component import promote_champion, register_model, resolve_model
 
-    return [prepare_dataset, register_model, promote_champion, resolve_model]
+    return [prepare_dataset, evaluate_classifier, register_model, promote_champion, resolve_model]
 
 
 def compile_all(output_dir: Path) -> list[Path]:

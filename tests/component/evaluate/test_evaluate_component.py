@@ -5,8 +5,7 @@ clear error, a non-zero exit and no output written."""
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -36,25 +35,6 @@ INTENT_LABELS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def s3_bucket_for_evaluate() -> Iterator[str]:
-    """A bucket on a real S3 API server on 127.0.0.1, with AWS_ENDPOINT_URL pointing at it."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        name = f"evaluate-{uuid.uuid4().hex[:8]}"
-        s3_client().create_bucket(Bucket=name)
-        yield name
-    server.stop()
-
-
 @pytest.fixture
 def small_test_set(evaluate_test_set: Path, dataset_writer: Callable[..., Path]) -> Path:
     """The first 42 rows of the test set: enough for every class, quick to score."""
@@ -64,10 +44,10 @@ def small_test_set(evaluate_test_set: Path, dataset_writer: Callable[..., Path])
 def test_cli_evaluates_against_a_champion_on_s3(
     evaluate_models: dict[str, Path],
     small_test_set: Path,
-    s3_bucket_for_evaluate: str,
+    s3_bucket: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bucket = s3_bucket_for_evaluate
+    bucket = s3_bucket
     champion_uri = f"s3://{bucket}/models/production"
     upload_dir(evaluate_models["untrained"], champion_uri)
     s3_client().upload_file(str(small_test_set), bucket, "data/test.parquet")
