@@ -140,7 +140,8 @@ def reference_run(splits, tmp_path_factory) -> tuple[dict, Path]:
 
     train, validation = splits
     output = tmp_path_factory.mktemp("reference") / "model"
-    result = finetune(str(train), str(validation), str(output), FinetuneConfig(**REFERENCE_SETTINGS))
+    config = FinetuneConfig(**REFERENCE_SETTINGS)
+    result = finetune(str(train), str(validation), str(output), config)
     return result, output
 
 
@@ -155,3 +156,22 @@ def plain_predictions(model_dir: Path, texts: list[str]) -> torch.Tensor:
     if model.config.problem_type == "multi_label_classification":
         return torch.sigmoid(logits)
     return torch.softmax(logits, -1)
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch):
+    """A real S3 HTTP API on loopback (moto), used through boto3 via AWS_ENDPOINT_URL."""
+    from moto.server import ThreadedMotoServer
+
+    from components.common.uri import s3_client
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3_client().create_bucket(Bucket="ml-runs")
+    yield f"http://{host}:{port}"
+    server.stop()

@@ -85,7 +85,7 @@ def test_resume_after_sigkill_mid_save_and_sigterm(splits, reference_run, tmp_pa
     assert f"resumed from checkpoint at step {interrupted_at}" in finished.stdout
     assert not list(checkpoints.glob(".tmp-*"))
 
-    reference_result, reference_model = reference_run
+    _, reference_model = reference_run
     texts = pq.read_table(validation).column("text").to_pylist()
     resumed = plain_predictions(output, texts)
     uninterrupted = plain_predictions(reference_model, texts)
