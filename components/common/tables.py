@@ -117,18 +117,20 @@ def write_parquet(table: pa.Table, path: Path, metadata: dict[bytes, bytes] | No
     pq.write_table(table, path, compression="zstd")
 
 
-def write_table(table: pa.Table, path: Path, fmt: str) -> None:
-    """Write a whole table in one of FORMATS (gzip-compressed when the name ends in `.gz`)."""
+def write_table(table: pa.Table, path: Path, fmt: str, gzip: bool = False) -> None:
+    """Write a whole table in one of FORMATS; text formats gzip-compressed if `gzip`."""
     if fmt == "parquet":
         write_parquet(table, path)
         return
+    compression = "gzip" if gzip else None
     if fmt in ("csv", "tsv"):
         options = pacsv.WriteOptions(delimiter="," if fmt == "csv" else "\t")
-        compression = "gzip" if path.name.endswith(".gz") else None
         with pa.output_stream(str(path), compression=compression) as sink:
             pacsv.write_csv(table, sink, write_options=options)
         return
     if fmt == "jsonl":
-        table.to_pandas().to_json(path, orient="records", lines=True, force_ascii=False)
+        lines = table.to_pandas().to_json(orient="records", lines=True, force_ascii=False)
+        with pa.output_stream(str(path), compression=compression) as sink:
+            sink.write(lines.encode())
         return
     raise KfpNlpError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")

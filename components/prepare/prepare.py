@@ -1,0 +1,531 @@
+"""prepare_dataset: a raw text table in, clean and documented train/validation/test splits out.
+
+Two streaming passes keep memory bounded by a few bytes per row, whatever the table's size:
+
+1. Read the source batch by batch; normalise text (Unicode NFKC, whitespace) and labels; drop
+   empty, too short, unlabelled and disallowed rows; spool the survivors to a temporary Parquet
+   file and keep only compact per-row keys in memory (64-bit hashes of the text and of its
+   case- and punctuation-free form, a label code, a group hash or a timestamp).
+2. On those keys: drop duplicate texts, handle rare labels, assign splits (stratified, by group,
+   or by time) and remove near-duplicates that would leak between splits; then stream the spool
+   once more into the three split files.
+
+Nothing reaches the output paths unless every check passed.
+"""
+
+import contextlib
+import hashlib
+import itertools
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from components.common import uri
+from components.common.artifacts import LABEL, TEXT, encode_dataset_metadata
+from components.common.errors import KfpNlpError
+from components.common.tables import iter_batches
+from components.prepare.config import SPLITS, PrepareConfig
+from components.prepare.report import render_report
+
+DROPPED, TRAIN, VALIDATION, TEST = -1, 0, 1, 2
+
+
+@dataclass
+class PrepareOutputs:
+    """Where the results go: local paths or s3:// URIs."""
+
+    train: str
+    validation: str
+    test: str
+    report: str
+
+
+@dataclass
+class PrepareResult:
+    """What prepare_dataset found and wrote: the facts for metadata, metrics and the report."""
+
+    source_uri: str
+    labels: list[str]
+    rows_read: int
+    dropped: dict[str, int]
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conflicting_duplicates: int = 0
+    length_percentiles: dict[str, int] = field(default_factory=dict)
+    length_histogram: list[tuple[str, int]] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float]:
+        """Scalar row counts, as logged to the KFP Metrics artifact."""
+        values = {"rows_read": self.rows_read}
+        values.update({f"{name}_rows": facts["rows"] for name, facts in self.splits.items()})
+        values.update({f"dropped_{reason}": count for reason, count in self.dropped.items()})
+        values["labels"] = len(self.labels)
+        values["duplicate_texts_with_conflicting_labels"] = self.conflicting_duplicates
+        return values
+
+
+@dataclass
+class _Keys:
+    """Compact per-row keys of the spooled rows, gathered batch by batch in pass 1."""
+
+    text_hash: list[np.ndarray] = field(default_factory=list)
+    leak_hash: list[np.ndarray] = field(default_factory=list)
+    label: list[np.ndarray] = field(default_factory=list)
+    group: list[np.ndarray] = field(default_factory=list)
+    time: list[np.ndarray] = field(default_factory=list)
+    length: list[np.ndarray] = field(default_factory=list)
+
+    def concat(self, name: str, dtype: Any) -> np.ndarray:
+        parts = getattr(self, name)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def _hash(strings: pa.Array) -> np.ndarray:
+    values = strings.to_numpy(zero_copy_only=False).astype(object)
+    return pd.util.hash_array(values, categorize=False)
+
+
+def _normalise_text(batch: pa.RecordBatch, columns: list[str]) -> pa.Array:
+    parts = [pc.cast(batch.column(c), pa.string()) for c in columns]
+    text = (
+        parts[0]
+        if len(parts) == 1
+        else pc.binary_join_element_wise(*parts, " ", null_handling="replace", null_replacement="")
+    )
+    text = pc.utf8_trim_whitespace(pc.utf8_normalize(pc.fill_null(text, ""), "NFKC"))
+    # NFKC already turned exotic spaces into ' '; the costly regex runs only where needed.
+    messy = pc.match_substring_regex(text, r"\s\s|[\t\n\r\f\v\x{85}\x{2028}\x{2029}]")
+    if pc.any(messy).as_py():
+        collapsed = pc.replace_substring_regex(pc.filter(text, messy), r"\s+", " ")
+        text = pc.replace_with_mask(text, messy, collapsed)
+    return text
+
+
+def _leak_key(text: pa.Array) -> pa.Array:
+    """The text without case, punctuation, symbols or spaces: 'STOP!!' and 'stop' meet here.
+
+    A text made only of symbols ('👍', '??') keeps its own form, so unlike ones stay apart.
+    """
+    key = pc.replace_substring_regex(pc.utf8_lower(text), r"[^\p{L}\p{N}]+", "")
+    return pc.if_else(pc.equal(key, ""), text, key)
+
+
+def _normalise_labels(column: pa.Array) -> pa.Array:
+    missing = pc.is_null(column)
+    if pa.types.is_floating(column.type):
+        missing = pc.or_(missing, pc.is_nan(column))
+    labels = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
+    labels = pc.if_else(missing, pa.scalar(None, pa.string()), labels)
+    return pc.if_else(pc.equal(labels, ""), pa.scalar(None, pa.string()), labels)
+
+
+def _check_columns(schema: pa.Schema, config: PrepareConfig, source: str) -> None:
+    missing = [c for c in config.source_columns() if c not in schema.names]
+    if missing:
+        raise KfpNlpError(
+            f"{source} has no column {', '.join(repr(c) for c in missing)}; its columns are "
+            f"{', '.join(repr(c) for c in schema.names)}: pass them as text_columns/label_column"
+        )
+
+
+def _timestamps(column: pa.Array, name: str, offset: int) -> np.ndarray:
+    parsed = pd.to_datetime(column.to_pandas(), utc=True, errors="coerce", format="mixed")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise KfpNlpError(
+            f"time column {name!r} holds {column[row].as_py()!r} at row {offset + row + 1}, "
+            "which is not a date; use ISO 8601 timestamps or drop time_column"
+        )
+    return parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+
+class _Scan:
+    """Pass 1: stream the source, drop unusable rows, spool the rest, gather their keys."""
+
+    def __init__(self, config: PrepareConfig, spool: Path):
+        self.config = config
+        self.spool = spool
+        self.keys = _Keys()
+        self.label_codes: dict[str, int] = {}
+        self.rows_read = 0
+        self.dropped: Counter[str] = Counter()
+        self.first_unlabelled_row = 0
+
+    def run(self, path: Path, source: str) -> None:
+        writer = None
+        limit = self.config.max_rows or None
+        try:
+            for batch in iter_batches(path, self.config.format, name=source):
+                if writer is None:
+                    _check_columns(batch.schema, self.config, source)
+                if limit is not None:
+                    batch = batch.slice(0, max(limit - self.rows_read, 0))
+                if batch.num_rows:
+                    table = self._clean(batch)
+                    if writer is None:
+                        writer = pq.ParquetWriter(self.spool, table.schema, compression="zstd")
+                    writer.write_table(table)
+                if limit is not None and self.rows_read >= limit:
+                    break
+        finally:
+            if writer is not None:
+                writer.close()
+        if self.rows_read == 0:
+            raise KfpNlpError(f"{source} has a header but no rows; point at a file with data")
+
+    def _clean(self, batch: pa.RecordBatch) -> pa.Table:
+        config = self.config
+        offset = self.rows_read
+        self.rows_read += batch.num_rows
+        text = _normalise_text(batch, config.text_columns)
+        labels = _normalise_labels(batch.column(config.label_column))
+        length = pc.utf8_length(text)
+        unlabelled = pc.is_null(labels)
+        reasons = [
+            ("empty_text", pc.equal(length, 0)),
+            ("too_short", pc.less(length, config.min_text_length)),
+            ("unlabeled", unlabelled),
+        ]
+        if config.allowed_labels:
+            allowed = pa.array(config.allowed_labels, pa.string())
+            reasons.append(("label_not_allowed", pc.invert(pc.is_in(labels, allowed))))
+        keep = np.ones(batch.num_rows, dtype=bool)
+        for reason, mask in reasons:
+            hit = keep & pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+            if reason == "unlabeled" and hit.any() and not self.first_unlabelled_row:
+                self.first_unlabelled_row = offset + int(np.flatnonzero(hit)[0]) + 1
+            self.dropped[reason] += int(hit.sum())
+            keep &= ~hit
+        mask = pa.array(keep)
+        text, labels, length = (pc.filter(a, mask) for a in (text, labels, length))
+        columns = {TEXT: text, LABEL: labels}
+        kept = batch.filter(mask)
+        for name in config.keep_columns:
+            if name not in (TEXT, LABEL):
+                columns[name] = kept.column(name)
+        self._gather_keys(kept, text, labels, length, offset)
+        for name in (config.group_column, config.time_column):
+            if name and name not in columns:
+                columns[name] = kept.column(name)
+        return pa.table(columns)
+
+    def _gather_keys(
+        self, kept: pa.RecordBatch, text: pa.Array, labels: pa.Array, length: pa.Array, offset: int
+    ) -> None:
+        config, keys = self.config, self.keys
+        keys.text_hash.append(_hash(text))
+        keys.leak_hash.append(_hash(_leak_key(text)))
+        encoded = pc.dictionary_encode(labels)
+        batch_codes = np.array(
+            [
+                self.label_codes.setdefault(v, len(self.label_codes))
+                for v in encoded.dictionary.to_pylist()
+            ],
+            dtype=np.int32,
+        )
+        keys.label.append(batch_codes[encoded.indices.to_numpy(zero_copy_only=False)])
+        keys.length.append(length.to_numpy(zero_copy_only=False).astype(np.int32))
+        if config.group_column:
+            group = pc.fill_null(pc.cast(kept.column(config.group_column), pa.string()), "")
+            keys.group.append(_hash(group))
+        if config.time_column:
+            keys.time.append(
+                _timestamps(kept.column(config.time_column), config.time_column, offset)
+            )
+
+
+def _deduplicate(text_hash: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, int]:
+    """Keep the first row of each text; also count texts whose copies disagree on the label."""
+    order = np.argsort(text_hash, kind="stable")
+    ordered = text_hash[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    keep = np.zeros(len(order), dtype=bool)
+    keep[order[starts]] = True
+    run = np.cumsum(starts) - 1
+    first_label = label[order][starts][run]
+    conflicts = len(np.unique(run[label[order] != first_label]))
+    return keep, conflicts
+
+
+def _split_sizes(n: int, fractions: list[float]) -> list[int]:
+    """Units per split for `n` units: every split with a positive fraction gets at least one."""
+    sizes = [max(1, round(n * f)) if f > 0 else 0 for f in fractions[1:]]
+    return [n - sum(sizes), *sizes]
+
+
+def _units(keys: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows sharing a key form a unit: (unit of each row, majority label, rows per unit)."""
+    _, inverse = np.unique(keys, return_inverse=True)
+    sizes = np.bincount(inverse)
+    n_labels = int(label.max()) + 1
+    pairs, counts = np.unique(inverse.astype(np.int64) * n_labels + label, return_counts=True)
+    pair_unit, pair_label = pairs // n_labels, pairs % n_labels
+    order = np.lexsort((-counts, pair_unit))
+    first = np.unique(pair_unit[order], return_index=True)[1]
+    majority = np.zeros(len(sizes), dtype=np.int64)
+    majority[pair_unit[order][first]] = pair_label[order][first]
+    return inverse, majority, sizes
+
+
+def _stratified(unit_label: np.ndarray, fractions: list[float], rng) -> np.ndarray:
+    """Exact shares of units per label; every label reaches every split with a positive share."""
+    split = np.zeros(len(unit_label), dtype=np.int8)
+    for code in np.unique(unit_label):
+        members = rng.permutation(np.flatnonzero(unit_label == code))
+        edges = np.cumsum(_split_sizes(len(members), fractions))[:-1]
+        for index, part in enumerate(np.split(members, edges)):
+            split[part] = index
+    return split
+
+
+def _balanced(unit_label: np.ndarray, unit_size: np.ndarray, fractions: list[float], rng):
+    """Whole units (e.g. customers) to splits so each label's rows approach the fractions."""
+    split = np.zeros(len(unit_label), dtype=np.int8)
+    edges = np.cumsum(fractions)[:-1]
+    for code in np.unique(unit_label):
+        members = rng.permutation(np.flatnonzero(unit_label == code))
+        filled = np.cumsum(unit_size[members])
+        middle = (filled - unit_size[members] / 2) / filled[-1]
+        split[members] = np.searchsorted(edges, middle, side="right")
+    return split
+
+
+def _by_time(time: np.ndarray, fractions: list[float]) -> np.ndarray:
+    order = np.argsort(time, kind="stable")
+    assignment = np.empty(len(time), dtype=np.int8)
+    edges = np.cumsum(_split_sizes(len(time), fractions))[:-1]
+    for split, part in enumerate(np.split(order, edges)):
+        assignment[part] = split
+    return assignment
+
+
+def _drop_leaks(assignment: np.ndarray, leak_hash: np.ndarray) -> int:
+    """Remove validation/test rows whose near-duplicate sits in an earlier split."""
+    removed = 0
+    for split in (VALIDATION, TEST):
+        earlier = np.isin(assignment, list(range(split)))
+        leaked = (assignment == split) & np.isin(leak_hash, leak_hash[earlier])
+        assignment[leaked] = DROPPED
+        removed += int(leaked.sum())
+    return removed
+
+
+class _Plan:
+    """Pass 1's keys turned into one split (or DROPPED) per spooled row."""
+
+    def __init__(self, scan: _Scan, config: PrepareConfig, source: str):
+        self.config = config
+        self.source = source
+        keys = scan.keys
+        self.label = keys.concat("label", np.int32)
+        self.length = keys.concat("length", np.int32)
+        text_hash = keys.concat("text_hash", np.uint64)
+        self.dropped = Counter(scan.dropped)
+        self._check_unlabelled(scan)
+        keep, self.conflicts = _deduplicate(text_hash, self.label)
+        self.dropped["duplicate"] = int((~keep).sum())
+        names = sorted(scan.label_codes, key=scan.label_codes.get)
+        keep &= self._rare_label_mask(keep, names)
+        self.labels = sorted({names[c] for c in np.unique(self.label[keep])})
+        leak_hash = keys.concat("leak_hash", np.uint64)
+        if keep.any():
+            self._leak_units = _units(leak_hash[keep], self.label[keep])
+        self._check_labels(keep, names)
+        self.assignment = np.full(len(keep), DROPPED, dtype=np.int8)
+        self.assignment[keep] = self._assign(keep, keys)
+        self.dropped["near_duplicate_across_splits"] = _drop_leaks(self.assignment, leak_hash)
+        # Label codes in the output follow the sorted label names, a stable order.
+        remap = np.array([self.labels.index(n) if n in self.labels else -1 for n in names])
+        self.label = remap[self.label] if len(names) else self.label
+        self._check_splits_filled()
+
+    def _check_unlabelled(self, scan: _Scan) -> None:
+        if scan.dropped["unlabeled"] and not self.config.drop_unlabeled:
+            raise KfpNlpError(
+                f"{scan.dropped['unlabeled']} rows of {self.source} have no "
+                f"{self.config.label_column!r} (NaN or empty; first at data row "
+                f"{scan.first_unlabelled_row}); fill them in or pass drop_unlabeled to drop them"
+            )
+
+    def _rare_label_mask(self, keep: np.ndarray, names: list[str]) -> np.ndarray:
+        counts = np.bincount(self.label[keep], minlength=len(names))
+        rare = [i for i, c in enumerate(counts) if 0 < c < self.config.min_label_count]
+        if rare and self.config.rare_labels == "fail":
+            listed = ", ".join(f"{names[i]!r} ({counts[i]} rows)" for i in rare)
+            raise KfpNlpError(
+                f"labels {listed} have fewer than min_label_count={self.config.min_label_count} "
+                "rows; add examples, lower min_label_count, or set rare_labels=drop"
+            )
+        mask = ~np.isin(self.label, rare)
+        self.dropped["rare_label"] = int((keep & ~mask).sum())
+        return mask
+
+    def _check_labels(self, keep: np.ndarray, names: list[str]) -> None:
+        if not keep.any():
+            raise KfpNlpError(
+                f"no usable rows remain in {self.source} after cleaning (dropped: "
+                f"{self._dropped_text()}); check text_columns, label_column and the filters"
+            )
+        if len(self.labels) < 2:
+            raise KfpNlpError(
+                f"every usable row of {self.source} has the label {self.labels[0]!r}; a "
+                "classifier needs at least two labels: check label_column or add other classes"
+            )
+        if self.config.time_column or self.config.group_column:
+            return
+        needed = sum(1 for f in self.config.fractions.values() if f > 0)
+        counts = np.bincount(self._leak_units[1], minlength=len(names))
+        short = [(names[i], c) for i, c in enumerate(counts) if 0 < c < needed]
+        if short:
+            listed = ", ".join(f"{n!r} ({c} distinct texts)" for n, c in short)
+            raise KfpNlpError(
+                f"labels {listed} have too few rows to stratify into {needed} splits; add "
+                f"examples, or raise min_label_count above their count so they are dropped"
+            )
+
+    def _assign(self, keep: np.ndarray, keys: _Keys) -> np.ndarray:
+        """A split per kept row: by time, by group, or stratified over near-duplicate sets."""
+        fractions = list(self.config.fractions.values())
+        rng = np.random.default_rng(self.config.seed)
+        label = self.label[keep]
+        if self.config.time_column:
+            return _by_time(keys.concat("time", np.int64)[keep], fractions)
+        if self.config.group_column:
+            inverse, majority, sizes = _units(keys.concat("group", np.uint64)[keep], label)
+            return _balanced(majority, sizes, fractions, rng)[inverse]
+        # Near-duplicates ('STOP', 'stop!!') move together, so they never straddle splits.
+        inverse, majority, _ = self._leak_units
+        return _stratified(majority, fractions, rng)[inverse]
+
+    def _check_splits_filled(self) -> None:
+        for split, name in enumerate(SPLITS):
+            if self.config.fractions[name] > 0 and not (self.assignment == split).any():
+                raise KfpNlpError(
+                    f"the {name} split of {self.source} came out empty (too few rows or groups "
+                    f"left after cleaning); add data or set {name}_fraction to 0"
+                )
+
+    def _dropped_text(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items()) if v) or "none"
+
+    def split_facts(self, split: int, name: str, source_uri: str) -> dict[str, Any]:
+        rows = self.assignment == split
+        counts = np.bincount(self.label[rows], minlength=len(self.labels))
+        return {
+            "split": name,
+            "rows": int(rows.sum()),
+            "labels": self.labels,
+            "label_counts": {label: int(c) for label, c in zip(self.labels, counts, strict=True)},
+            "source_uri": source_uri,
+            "multi_label": False,
+            "text_column": TEXT,
+            "label_column": LABEL,
+        }
+
+
+def _digest_strings(digest: Any, strings: pa.Array) -> None:
+    """Feed the lengths and bytes of a string array to a hash, whatever its batch boundaries."""
+    strings = (
+        pc.cast(strings, pa.large_string()).combine_chunks()
+        if isinstance(strings, pa.ChunkedArray)
+        else pc.cast(strings, pa.large_string())
+    )
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)
+    offsets = offsets[strings.offset : strings.offset + len(strings) + 1]
+    digest.update(np.diff(offsets).tobytes())
+    data = strings.buffers()[2]
+    if data is not None:
+        digest.update(memoryview(data)[offsets[0] : offsets[-1]])
+
+
+def _write_splits(spool: Path, plan: _Plan, staged: dict[str, Path], source: str) -> dict:
+    """Pass 2: stream the spool into one Parquet file per split, with its facts embedded."""
+    schema = pq.read_schema(spool)
+    facts = {name: plan.split_facts(split, name, source) for split, name in enumerate(SPLITS)}
+    # The content hash covers what a model learns from: every text and label, in order.
+    digests = {name: hashlib.sha256() for name in SPLITS}
+    writers = {}
+    for name in SPLITS:
+        writers[name] = pq.ParquetWriter(staged[name], schema, compression="zstd")
+    with contextlib.ExitStack() as stack:
+        for writer in writers.values():
+            stack.callback(writer.close)
+        start = 0
+        for batch in pq.ParquetFile(spool).iter_batches(batch_size=256 * 1024):
+            where = plan.assignment[start : start + batch.num_rows]
+            start += batch.num_rows
+            for split, name in enumerate(SPLITS):
+                chosen = where == split
+                if chosen.any():
+                    part = batch.filter(pa.array(chosen))
+                    for column in (TEXT, LABEL):
+                        _digest_strings(digests[name], part.column(column))
+                    writers[name].write_batch(part)
+        # The facts go into each file's footer, which is written when the writer closes.
+        for name in SPLITS:
+            facts[name]["content_hash"] = digests[name].hexdigest()
+            writers[name].add_key_value_metadata(encode_dataset_metadata(facts[name]))
+    return facts
+
+
+def _length_summary(lengths: np.ndarray) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    if not len(lengths):
+        return {}, []
+    points = {f"p{p}": int(np.percentile(lengths, p)) for p in (5, 25, 50, 75, 95, 99)}
+    points["max"] = int(lengths.max())
+    edges = [1, 11, 21, 41, 81, 161, 321, 641]
+    counts = np.histogram(lengths, bins=[*edges, max(int(lengths.max()) + 1, 642)])[0]
+    labels = [f"{a}-{b - 1}" for a, b in itertools.pairwise(edges)] + ["641+"]
+    return points, list(zip(labels, (int(c) for c in counts), strict=True))
+
+
+def prepare_dataset(
+    source_uri: str, outputs: PrepareOutputs, config: PrepareConfig
+) -> PrepareResult:
+    """Clean, deduplicate and split the table at `source_uri`, writing the splits and a report.
+
+    Args:
+        source_uri: the raw table: a local path, file:// or s3:// URI of a CSV, TSV, JSON Lines
+            or Parquet file (optionally gzip-compressed).
+        outputs: where the three Parquet splits and the Markdown report go.
+        config: what to read and how to clean and split it.
+
+    Returns:
+        The facts of the run: labels, rows read, rows dropped by reason, per-split facts.
+
+    Raises:
+        KfpNlpError: for any bad input; then no output is written.
+    """
+    with (
+        tempfile.TemporaryDirectory(prefix="kfp-nlp-prepare-") as tmp,
+        uri.local_copy(source_uri) as path,
+    ):
+        spool = Path(tmp) / "spool.parquet"
+        scan = _Scan(config, spool)
+        scan.run(path, source_uri)
+        plan = _Plan(scan, config, source_uri)
+        result = PrepareResult(
+            source_uri=source_uri,
+            labels=plan.labels,
+            rows_read=scan.rows_read,
+            dropped={k: v for k, v in sorted(plan.dropped.items())},
+            conflicting_duplicates=plan.conflicts,
+        )
+        kept = plan.assignment != DROPPED
+        result.length_percentiles, result.length_histogram = _length_summary(plan.length[kept])
+        targets = {"train": outputs.train, "validation": outputs.validation, "test": outputs.test}
+        with contextlib.ExitStack() as stack:
+            staged = {n: stack.enter_context(uri.atomic_output(t)) for n, t in targets.items()}
+            report = stack.enter_context(uri.atomic_output(outputs.report))
+            result.splits = _write_splits(spool, plan, staged, source_uri)
+            report.write_text(render_report(result, config))
+    return result
