@@ -1,7 +1,6 @@
 """Fixtures for the fine-tuning tests: small intent-labelled Dataset artifacts, the base model."""
 
 import json
-import os
 import random
 from pathlib import Path
 
@@ -58,10 +57,6 @@ SLOTS = {
     "item": ["jacket", "blender", "phone case", "shoes", "lamp"],
 }
 LABELS = sorted(INTENTS)
-
-# No model hub, ever: every load is local_files_only, and the subprocesses tests start inherit
-# this too.
-os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 def reply_rows(rows: int, seed: int) -> list[tuple[str, str]]:
@@ -156,22 +151,3 @@ def plain_predictions(model_dir: Path, texts: list[str]) -> torch.Tensor:
     if model.config.problem_type == "multi_label_classification":
         return torch.sigmoid(logits)
     return torch.softmax(logits, -1)
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch):
-    """A real S3 HTTP API on loopback (moto), used through boto3 via AWS_ENDPOINT_URL."""
-    from moto.server import ThreadedMotoServer
-
-    from components.common.uri import s3_client
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    s3_client().create_bucket(Bucket="ml-runs")
-    yield f"http://{host}:{port}"
-    server.stop()
