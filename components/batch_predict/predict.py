@@ -12,11 +12,9 @@ output in one atomic write and removed. Memory holds one chunk at a time, whatev
 the table.
 """
 
-import contextlib
 import hashlib
 import json
 import logging
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ import pyarrow.parquet as pq
 
 from components.batch_predict.config import OUTPUT_FORMATS, BatchPredictConfig
 from components.common import uri
-from components.common.artifacts import MANIFEST_NAME, sha256_file, verify_manifest
+from components.common.artifacts import MANIFEST_NAME, local_model_dir, sha256_file
 from components.common.errors import KfpNlpError
 from components.common.inference import Classifier, load_classifier, predict_proba
 from components.common.tables import iter_batches
@@ -48,15 +46,6 @@ class Summary:
     scored_chunks: int
     resumed_chunks: int
     output_uri: str
-
-
-@contextlib.contextmanager
-def local_model(model_uri: str) -> Iterator[Path]:
-    """A local copy of a Model artifact folder (downloaded when on S3), manifest verified."""
-    with tempfile.TemporaryDirectory(prefix="kfp-nlp-model-") as tmp:
-        model_dir = uri.download_dir(model_uri, Path(tmp))
-        verify_manifest(model_dir)
-        yield model_dir
 
 
 def chunks(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
@@ -193,7 +182,7 @@ def batch_predict(
     parts_uri = config.parts_uri or f"{output_uri}.parts"
     fmt = output_format(output_uri, config)
     scored = resumed = count = 0
-    with local_model(model_uri) as model_dir, uri.local_copy(input_uri) as input_path:
+    with local_model_dir(model_uri) as model_dir, uri.local_copy(input_uri) as input_path:
         batches = iter_batches(input_path, name=input_uri)
         first = next(batches, None)
         if first is None:
