@@ -190,7 +190,13 @@ class TextClassifierModel(Model):
         model_dir = Path(self.config.model_dir)
         if not model_dir.is_dir():
             raise KfpNlpError(f"{model_dir} is not a folder; pass a Model artifact folder")
-        return verify_manifest(model_dir)
+        manifest = verify_manifest(model_dir)
+        if self.config.backend == "onnx" and self.config.onnx_file not in manifest["files"]:
+            raise KfpNlpError(
+                f"{model_dir} has no {self.config.onnx_file}; serve the output of export_onnx "
+                "or use --backend pytorch"
+            )
+        return manifest
 
     def load(self) -> bool:
         """Load the weights (once; a call while another thread loads returns False)."""
