@@ -64,7 +64,7 @@ class MicroBatcher:
     async def submit(self, texts: list[str]) -> np.ndarray:
         """The scores of `texts`, computed together with other requests' texts."""
         loop = asyncio.get_running_loop()
-        if self._worker is None:
+        if self._worker is None or self._worker.get_loop() is not loop:
             self._queue = asyncio.Queue()
             self._worker = loop.create_task(self._run())
         future = loop.create_future()
