@@ -4,7 +4,6 @@ import re
 from dataclasses import dataclass, field
 
 from components.common.config import require
-from components.common.image import IMAGE
 from components.serve.config import BACKENDS
 
 RUNTIMES = ("kfp-nlp", "huggingface")
@@ -21,7 +20,10 @@ class DeployConfig:
         default="kfp-nlp",
         metadata={"help": "kfp-nlp (our model server) or huggingface (KServe's runtime)"},
     )
-    image: str = field(default=IMAGE, metadata={"help": "predictor image for runtime kfp-nlp"})
+    image: str = field(
+        default="",
+        metadata={"help": "predictor image for runtime kfp-nlp; empty: the component image"},
+    )
     backend: str = field(
         default="pytorch", metadata={"help": "model server backend: pytorch or onnx"}
     )

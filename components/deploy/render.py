@@ -33,6 +33,7 @@ from kubernetes.client import (
 )
 
 from components import __version__
+from components.common.image import IMAGE
 from components.deploy.config import DeployConfig
 
 MODEL_MOUNT = "/mnt/models"
@@ -72,7 +73,7 @@ def our_server(config: DeployConfig, storage_uri: str) -> V1Container:
     args += ["--host", "0.0.0.0", "--port", str(HTTP_PORT), "--backend", config.backend]
     return V1Container(
         name="kserve-container",
-        image=config.image,
+        image=config.image or IMAGE,
         command=["python", "-m", "components.serve"],
         args=args,
         # KServe's storage initializer downloads STORAGE_URI to /mnt/models for custom containers.

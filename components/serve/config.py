@@ -31,9 +31,11 @@ class ServeConfig:
         default=ONNX_INT8,
         metadata={"help": "ONNX file inside the model folder, for backend onnx"},
     )
+    # fp32 by default: online requests bring ever new (batch, length) shapes, and bf16 kernels
+    # are compiled per shape, which costs more than bf16 saves on small batches.
     precision: str = field(
-        default="auto",
-        metadata={"help": "PyTorch precision: auto (bf16 where the CPU has it), fp32, bf16"},
+        default="fp32",
+        metadata={"help": "PyTorch precision: fp32, bf16, or auto (bf16 where the CPU has it)"},
     )
     max_length: int = field(default=128, metadata={"help": "tokens kept per text"})
     max_batch_size: int = field(

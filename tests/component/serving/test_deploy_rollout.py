@@ -13,6 +13,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import yaml
@@ -209,3 +210,27 @@ def test_dry_run_renders_without_calling_the_api(stand_in, tmp_path):
     assert result.action == "rendered"
     assert stand_in.requests == []
     assert "kind: InferenceService" in (tmp_path / "isvc.yaml").read_text()
+
+
+def test_component_dry_run_writes_the_manifest_artifact_with_kfp_local(small_model, tmp_path):
+    """The KFP component under the real local runner; a dry run needs no cluster."""
+    from kfp import dsl, local
+
+    from components.deploy.component import deploy_inference_service
+    from components.deploy.render import render, to_manifest
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path))
+
+    @dsl.pipeline
+    def rollout_pipeline() -> dsl.Artifact:
+        model = dsl.importer(
+            artifact_uri=str(small_model.model_dir), artifact_class=dsl.Model, reimport=False
+        )
+        task = deploy_inference_service(model=model.output, name="intents", dry_run=True)
+        return task.outputs["manifest"]
+
+    manifest = rollout_pipeline().output
+    written = yaml.safe_load(Path(manifest.path).read_text())
+    expected = to_manifest(render(DeployConfig(name="intents"), str(small_model.model_dir)))
+    assert written == expected
+    assert manifest.metadata == {"action": "rendered", "url": ""}
