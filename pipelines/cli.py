@@ -18,16 +18,20 @@ from typing import Any
 from components.common.errors import KfpNlpError, run_cli
 from pipelines import schedule, submit
 
-PIPELINE_NAMES = ("text_classifier_training",)
+PIPELINE_NAMES = ("text_classifier_training", "batch_scoring")
 COMPILED_DIR = Path(__file__).parent / "compiled"
 DEMO_PARAMS = {"text_column": "reply_text", "label_column": "intent", "group_column": "customer_id"}
 
 
 def pipelines(settings: Any = None) -> dict[str, Any]:
     """The pipelines by name (imported late: `compile --image` must come first)."""
+    from pipelines.scoring import batch_scoring
     from pipelines.training import ClusterSettings, make_training_pipeline
 
-    return {"text_classifier_training": make_training_pipeline(settings or ClusterSettings())}
+    return {
+        "text_classifier_training": make_training_pipeline(settings or ClusterSettings()),
+        "batch_scoring": batch_scoring,
+    }
 
 
 def _convert(value: str, kind: str, name: str) -> Any:
@@ -118,6 +122,8 @@ HEADLINE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "log_loss", "ece")
 def print_summary(summary: dict[str, Any]) -> None:
     """A readable end-of-run summary: where everything is and the numbers that matter."""
     print(f"\n{summary['pipeline']} finished in {summary['seconds']:.0f}s")
+    if "output_uri" in summary["parameters"]:
+        print(f"output:   {summary['parameters']['output_uri']}")
     outputs = summary["outputs"]
     data = outputs.get("data_metrics", {}).get("metadata", {})
     if data:
@@ -133,8 +139,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         verdict = "APPROVED" if outputs["approved"] else "REJECTED"
         print(f"gate:     {verdict}: {outputs['reason']}")
     artifacts = {k: v["path"] for k, v in outputs.items() if isinstance(v, dict)}
-    width = max(len(key) for key in artifacts)
-    for key, path in artifacts.items():
+    width = max((len(key) for key in artifacts), default=0)
+    for key, path in sorted(artifacts.items()):
         print(f"  {key:<{width}}  {path}")
 
 
@@ -179,15 +185,21 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def all_components() -> list[Any]:
     """Every component, for `compile` to publish as its own YAML."""
+    from components.batch_predict.component import batch_predict
+    from components.deploy.component import deploy_inference_service
     from components.evaluate.component import evaluate_classifier
     from components.finetune.component import finetune_classifier
     from components.prepare.component import prepare_dataset
     from components.registry.component import promote_champion, register_model, resolve_model
+    from components.serve.component import export_onnx
 
     return [
         prepare_dataset,
         finetune_classifier,
         evaluate_classifier,
+        export_onnx,
+        batch_predict,
+        deploy_inference_service,
         register_model,
         promote_champion,
         resolve_model,
@@ -269,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     comp.set_defaults(func=cmd_compile)
 
+    serve = commands.add_parser(
+        "serve",
+        add_help=False,
+        help="serve a model folder over HTTP (KServe V1 and V2): see `kfp-nlp serve --help`",
+    )
+    serve.set_defaults(func=None)  # dispatched before parsing: its arguments are its own
+
     submit.add_parser(commands)
     schedule.add_parser(commands)
     return parser
@@ -278,6 +297,12 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `kfp-nlp` command."""
 
     def dispatch(argv: list[str] | None) -> None:
+        argv = sys.argv[1:] if argv is None else argv
+        if argv[:1] == ["serve"]:
+            from components.serve.server import main as serve_main
+
+            serve_main(argv[1:])
+            return
         args = build_parser().parse_args(argv)
         args.func(args)
 

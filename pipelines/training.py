@@ -1,7 +1,8 @@
-"""text_classifier_training: a labelled text table in, a gated, registered classifier out.
+"""text_classifier_training: a labelled text table in, a gated, deployed classifier out.
 
 prepare_dataset -> finetune_classifier -> evaluate_classifier (against the registry's champion,
-when there is one) -> only if approved: register the model and move the champion alias to it.
+when there is one) -> only if approved: register the model, deploy it to KServe, and move the
+champion alias to it.
 """
 
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any, NamedTuple
 from kfp import dsl, kubernetes
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model
 
+from components.deploy.component import deploy_inference_service
 from components.evaluate.component import evaluate_classifier
 from components.finetune.component import finetune_classifier
 from components.prepare.component import prepare_dataset
@@ -47,20 +49,32 @@ def _on_gpu(task: Any, settings: ClusterSettings) -> None:
 
 
 @dsl.pipeline(name="release-if-approved")
-def release_if_approved(approved: bool, model: Input[Model], registry_uri: str, model_name: str):
-    """Register the model and make it the champion, only when the gate approved it.
+def release_if_approved(
+    approved: bool,
+    model: Input[Model],
+    registry_uri: str,
+    model_name: str,
+    serving_namespace: str,
+    deploy_dry_run: bool,
+):
+    """Register the model, deploy it, and make it the champion, only when the gate approved it.
 
     A nested pipeline so that the condition reads a parameter: this runs the same way on a
     cluster and under kfp.local, which can only branch on parameters and `Output` outputs.
+    The champion alias moves last, after the deployment succeeded.
     """
     with dsl.If(approved == True):  # noqa: E712 - a KFP condition, not a Python comparison
         registered = register_model(model=model, registry_root=registry_uri, model_name=model_name)
         _retry_s3(registered.set_display_name("Register model").set_caching_options(False))
+        deployed = deploy_inference_service(
+            model=model, name=model_name, namespace=serving_namespace, dry_run=deploy_dry_run
+        )
+        deployed.set_display_name("Deploy to KServe").set_caching_options(False)
         promoted = promote_champion(
             registry_root=registry_uri,
             model_name=model_name,
             version=registered.outputs["version"],
-        )
+        ).after(deployed)
         _retry_s3(promoted.set_display_name("Promote to champion").set_caching_options(False))
 
 
@@ -104,6 +118,8 @@ def make_training_pipeline(settings: ClusterSettings = ClusterSettings()) -> Any
         thresholds: str = "macro_f1>=0.5",
         max_regression: float = 0.01,
         slice_columns: str = "text_length",
+        serving_namespace: str = "kubeflow-user",
+        deploy_dry_run: bool = True,
         seed: int = 42,
     ) -> TrainingOutputs:
         """Train a text classifier on a table of labelled texts and release it if it is better.
@@ -130,6 +146,9 @@ def make_training_pipeline(settings: ClusterSettings = ClusterSettings()) -> Any
             thresholds: Absolute gate, e.g. "macro_f1>=0.8,ece<=0.1".
             max_regression: Largest drop in macro-F1 against the champion still approved.
             slice_columns: Columns to report metrics by (text_length is built in).
+            serving_namespace: Kubernetes namespace of the InferenceService named model_name.
+            deploy_dry_run: Only render the InferenceService (kept as an artifact); set false on
+                a cluster with KServe to create or patch it.
             seed: Seed for the split and the training run.
         """
         prepared = prepare_dataset(
@@ -179,6 +198,8 @@ def make_training_pipeline(settings: ClusterSettings = ClusterSettings()) -> Any
             model=trained.outputs["model"],
             registry_uri=registry_uri,
             model_name=model_name,
+            serving_namespace=serving_namespace,
+            deploy_dry_run=deploy_dry_run,
         ).set_display_name("Release if approved")
 
         return TrainingOutputs(
