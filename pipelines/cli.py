@@ -16,17 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from components.common.errors import KfpNlpError, run_cli
+from pipelines import schedule, submit
 
 PIPELINE_NAMES = ("text_classifier_training",)
 COMPILED_DIR = Path(__file__).parent / "compiled"
 DEMO_PARAMS = {"text_column": "reply_text", "label_column": "intent", "group_column": "customer_id"}
 
 
-def pipelines() -> dict[str, Any]:
-    """The pipeline functions by name (imported late: `compile --image` must come first)."""
-    from pipelines.training import text_classifier_training
+def pipelines(settings: Any = None) -> dict[str, Any]:
+    """The pipelines by name (imported late: `compile --image` must come first)."""
+    from pipelines.training import ClusterSettings, make_training_pipeline
 
-    return {"text_classifier_training": text_classifier_training}
+    return {"text_classifier_training": make_training_pipeline(settings or ClusterSettings())}
 
 
 def _convert(value: str, kind: str, name: str) -> Any:
@@ -86,8 +87,11 @@ def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
         os.close(saved)
 
 
-def _artifact_summary(artifact: Any) -> dict[str, Any]:
-    return {"path": artifact.path, "metadata": dict(artifact.metadata)}
+def _output_summary(value: Any) -> Any:
+    """An artifact as its local path and metadata; a parameter output as itself."""
+    if hasattr(value, "path"):
+        return {"path": value.path, "metadata": dict(value.metadata)}
+    return value
 
 
 def run_local(name: str, params: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -99,7 +103,7 @@ def run_local(name: str, params: dict[str, Any], workdir: Path) -> dict[str, Any
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root.resolve()))
     started = time.monotonic()
     task = pipeline(**params)
-    outputs = {key: _artifact_summary(value) for key, value in task.outputs.items()}
+    outputs = {key: _output_summary(value) for key, value in task.outputs.items()}
     return {
         "pipeline": name,
         "parameters": params,
@@ -108,19 +112,30 @@ def run_local(name: str, params: dict[str, Any], workdir: Path) -> dict[str, Any
     }
 
 
+HEADLINE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "log_loss", "ece")
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     """A readable end-of-run summary: where everything is and the numbers that matter."""
     print(f"\n{summary['pipeline']} finished in {summary['seconds']:.0f}s")
     outputs = summary["outputs"]
-    metrics = outputs.get("data_metrics", {}).get("metadata", {})
-    if metrics:
+    data = outputs.get("data_metrics", {}).get("metadata", {})
+    if data:
         rows = ", ".join(
-            f"{split} {int(metrics[f'{split}_rows'])}" for split in ("train", "validation", "test")
+            f"{split} {int(data[f'{split}_rows'])}" for split in ("train", "validation", "test")
         )
-        print(f"data: {int(metrics['rows_read'])} rows read; kept {rows}")
-    width = max(len(key) for key in outputs)
-    for key, artifact in outputs.items():
-        print(f"  {key:<{width}}  {artifact['path']}")
+        print(f"data:     {int(data['rows_read'])} rows read; kept {rows}")
+    evaluation = outputs.get("evaluation_metrics", {}).get("metadata", {})
+    if evaluation:
+        shown = [f"{k} {evaluation[k]:.3f}" for k in HEADLINE_METRICS if k in evaluation]
+        print(f"test set: {', '.join(shown)}")
+    if "approved" in outputs:
+        verdict = "APPROVED" if outputs["approved"] else "REJECTED"
+        print(f"gate:     {verdict}: {outputs['reason']}")
+    artifacts = {k: v["path"] for k, v in outputs.items() if isinstance(v, dict)}
+    width = max(len(key) for key in artifacts)
+    for key, path in artifacts.items():
+        print(f"  {key:<{width}}  {path}")
 
 
 def _run_and_report(name: str, params: dict[str, Any], workdir: Path, as_json: bool) -> None:
@@ -139,7 +154,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
     data = workdir / "data" / "replies.csv"
     if not data.exists():
         write_sample(str(data))
-    params = {"data_uri": str(data.resolve()), **DEMO_PARAMS}
+    params = {
+        "data_uri": str(data.resolve()),
+        "registry_uri": str((workdir / "registry").resolve()),
+        **DEMO_PARAMS,
+    }
     _run_and_report("text_classifier_training", params, workdir, args.json)
 
 
@@ -149,24 +168,44 @@ def cmd_run(args: argparse.Namespace) -> None:
             "`run` executes pipelines on this machine: add --local, or use `kfp-nlp submit` "
             "to run on a Kubeflow cluster"
         )
-    params = parse_params(pipelines()[args.pipeline], args.param)
-    _run_and_report(args.pipeline, params, Path(args.workdir), args.json)
+    workdir = Path(args.workdir)
+    pairs = list(args.param)
+    if not any(p.startswith("registry_uri=") for p in pairs):
+        # A local run keeps its model registry beside its other outputs.
+        pairs.append(f"registry_uri={(workdir / 'registry').resolve()}")
+    params = parse_params(pipelines()[args.pipeline], pairs)
+    _run_and_report(args.pipeline, params, workdir, args.json)
 
 
-def compile_all(output_dir: Path) -> list[Path]:
+def all_components() -> list[Any]:
+    """Every component, for `compile` to publish as its own YAML."""
+    from components.evaluate.component import evaluate_classifier
+    from components.finetune.component import finetune_classifier
+    from components.prepare.component import prepare_dataset
+    from components.registry.component import promote_champion, register_model, resolve_model
+
+    return [
+        prepare_dataset,
+        finetune_classifier,
+        evaluate_classifier,
+        register_model,
+        promote_champion,
+        resolve_model,
+    ]
+
+
+def compile_all(output_dir: Path, settings: Any = None) -> list[Path]:
     """Compile every pipeline and every component to YAML under `output_dir`."""
     from kfp import compiler
 
-    from components.prepare.component import prepare_dataset
-
     written = []
     output_dir.mkdir(parents=True, exist_ok=True)
-    for name, pipeline in pipelines().items():
+    for name, pipeline in pipelines(settings).items():
         path = output_dir / f"{name}.yaml"
         compiler.Compiler().compile(pipeline, str(path))
         written.append(path)
     (output_dir / "components").mkdir(exist_ok=True)
-    for component in (prepare_dataset,):
+    for component in all_components():
         path = output_dir / "components" / f"{component.name.replace('-', '_')}.yaml"
         compiler.Compiler().compile(component, str(path))
         written.append(path)
@@ -186,7 +225,12 @@ def cmd_compile(args: argparse.Namespace) -> None:
         if not is_pinned(args.image):
             raise KfpNlpError(f"image {args.image!r} is not pinned; give a version tag or a digest")
         os.environ["KFP_NLP_IMAGE"] = args.image
-    for path in compile_all(Path(args.output_dir)):
+    from pipelines.training import ClusterSettings
+
+    if args.gpu_node_selector and "=" not in args.gpu_node_selector:
+        raise KfpNlpError("--gpu-node-selector takes LABEL=VALUE, e.g. nvidia.com/gpu.present=true")
+    settings = ClusterSettings(gpu=args.gpu, gpu_node_selector=args.gpu_node_selector)
+    for path in compile_all(Path(args.output_dir), settings):
         print(path)
 
 
@@ -217,7 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
     comp = commands.add_parser("compile", help="compile pipelines and components to YAML")
     comp.add_argument("--image", help="component image, pinned by tag or digest")
     comp.add_argument("--output-dir", default=str(COMPILED_DIR), help="where the YAML goes")
+    comp.add_argument(
+        "--gpu", action="store_true", help="fine-tune on one NVIDIA GPU (limit and toleration)"
+    )
+    comp.add_argument(
+        "--gpu-node-selector", default="", metavar="LABEL=VALUE", help="node label for the GPU"
+    )
     comp.set_defaults(func=cmd_compile)
+
+    submit.add_parser(commands)
+    schedule.add_parser(commands)
     return parser
 
 

@@ -39,6 +39,7 @@ def user_table(path: Path) -> Path:
 
 
 def test_run_local_on_a_users_csv_prints_json(tmp_path: Path):
+    """The whole training pipeline through kfp.local on a user's table, as a script would."""
     data = user_table(tmp_path / "tickets.csv")
     done = kfp_nlp(
         "run",
@@ -51,16 +52,26 @@ def test_run_local_on_a_users_csv_prints_json(tmp_path: Path):
         "text_column=Ticket Body (raw)",
         "--param",
         "label_column=Agent Tag #1",
+        "--param",
+        "epochs=2",
+        "--param",
+        "learning_rate=0.0001",
         "--workdir",
         str(tmp_path / "work"),
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
-    train = summary["outputs"]["train"]
-    assert train["metadata"]["labels"] == ["Billing Issue", "Praise!", "Shipping / Delivery"]
-    assert len(pd.read_parquet(train["path"])) == train["metadata"]["rows"]
-    assert Path(summary["outputs"]["data_report"]["path"]).read_text().startswith("# Data report")
+    outputs = summary["outputs"]
+    labels = ["Billing Issue", "Praise!", "Shipping / Delivery"]
+    assert outputs["data_metrics"]["metadata"]["labels"] == 3
+    config = json.loads((Path(outputs["model"]["path"]) / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(3)] == labels
+    assert 0 <= outputs["evaluation_metrics"]["metadata"]["macro_f1"] <= 1
+    assert isinstance(outputs["approved"], bool) and outputs["reason"]
+    assert Path(outputs["data_report"]["path"]).read_text().startswith("# Data report")
+    registry = tmp_path / "work" / "registry"
+    assert registry.is_dir() == outputs["approved"]
 
 
 @pytest.mark.parametrize(
@@ -76,7 +87,7 @@ def test_run_local_on_a_users_csv_prints_json(tmp_path: Path):
                 "--param",
                 "data_uri=x",
             ],
-            "no parameter 'nope'; its parameters: data_uri",
+            "no parameter 'nope'; its parameters: base_model_uri, batch_size",
         ),
         (
             [
