@@ -10,13 +10,17 @@ Model: a Hugging Face `save_pretrained` folder plus `kfp_nlp_manifest.json`, whi
 sha256 of every other file in the folder and the model's provenance.
 """
 
+import contextlib
 import hashlib
 import json
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
+from components.common import uri
 from components.common.errors import KfpNlpError
 
 TEXT = "text"
@@ -81,3 +85,12 @@ def verify_manifest(model_dir: Path) -> dict[str, Any]:
                 "(corrupted or changed); copy the model again from its source"
             )
     return manifest
+
+
+@contextlib.contextmanager
+def local_model_dir(model_uri: str) -> Iterator[Path]:
+    """A local Model artifact folder (downloaded when on S3), checked against its manifest."""
+    with tempfile.TemporaryDirectory(prefix="kfp-nlp-model-") as tmp:
+        model_dir = uri.download_dir(model_uri, Path(tmp))
+        verify_manifest(model_dir)
+        yield model_dir

@@ -3,15 +3,19 @@
 Texts are scored in batches of similar length (sorted, then restored to input order), padded only
 to the longest text in the batch, under bf16 autocast when the CPU has native bf16 (AMX or
 AVX-512 BF16) and the caller asks for it.
+
+A classifier runs either in PyTorch or, after `components.serve.onnx_export`, in ONNX Runtime
+(`load_classifier(..., onnx_file=...)`): the same tokenizer, labels and scoring loop drive both.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from components.common.errors import KfpNlpError
 
@@ -44,34 +48,64 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
 class Classifier:
     """A loaded sequence classifier with its tokenizer and label names (index = class id)."""
 
-    model: torch.nn.Module
+    model: "torch.nn.Module | OnnxClassifierModel"
     tokenizer: object
     labels: list[str]
     multi_label: bool
     max_length: int
 
 
-def load_classifier(model_dir: Path, max_length: int = 128) -> Classifier:
-    """Load a Hugging Face classifier folder (safetensors only, no remote code, no hub)."""
+class OnnxClassifierModel:
+    """An ONNX Runtime session called like a Hugging Face classifier: `model(**batch).logits`."""
+
+    def __init__(self, path: Path, threads: int = 0):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, **batch: torch.Tensor) -> SimpleNamespace:
+        feeds = {name: batch[name].numpy() for name in self.input_names}
+        (logits,) = self.session.run(["logits"], feeds)
+        return SimpleNamespace(logits=torch.from_numpy(logits))
+
+
+def load_classifier(model_dir: Path, max_length: int = 128, onnx_file: str = "") -> Classifier:
+    """Load a Hugging Face classifier folder (safetensors only, no remote code, no hub).
+
+    With `onnx_file` (a path relative to `model_dir`, as written by the ONNX export), the
+    weights run in ONNX Runtime instead of PyTorch.
+    """
     if not (model_dir / "config.json").is_file():
         raise KfpNlpError(f"{model_dir} has no config.json; pass a Hugging Face model folder")
+    if onnx_file and not (model_dir / onnx_file).is_file():
+        raise KfpNlpError(f"{model_dir} has no {onnx_file}; run export_onnx on the model first")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, local_files_only=True, use_safetensors=True, trust_remote_code=False
-        )
+        if onnx_file:
+            config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+            model = OnnxClassifierModel(model_dir / onnx_file)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                model_dir, local_files_only=True, use_safetensors=True, trust_remote_code=False
+            )
+            model.eval()
+            config = model.config
     except (OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0]
         raise KfpNlpError(f"cannot load the model in {model_dir} ({reason})") from exc
-    model.eval()
-    id2label = model.config.id2label
+    id2label = config.id2label
     labels = [id2label[i] for i in range(len(id2label))]
-    limit = model.config.max_position_embeddings
+    limit = config.max_position_embeddings
     return Classifier(
         model=model,
         tokenizer=tokenizer,
         labels=labels,
-        multi_label=model.config.problem_type == "multi_label_classification",
+        multi_label=config.problem_type == "multi_label_classification",
         max_length=min(max_length, limit),
     )
 

@@ -238,3 +238,17 @@ def upload_dir(src: Path, uri: str) -> None:
         for path in sorted(p for p in src.rglob("*") if p.is_file()):
             key = f"{prefix}/{path.relative_to(src)}" if prefix else str(path.relative_to(src))
             s3_client().upload_file(str(path), location.bucket, key, Config=_TRANSFER)
+
+
+def delete_tree(uri: str) -> None:
+    """Remove a local folder or every object under an S3 prefix (nothing there is fine)."""
+    if not is_s3(uri):
+        shutil.rmtree(local_path(uri), ignore_errors=True)
+        return
+    location = parse_s3(uri)
+    prefix = location.key.rstrip("/")
+    names = list_files(uri)
+    with s3_errors(uri):
+        for start in range(0, len(names), 1000):
+            keys = [{"Key": f"{prefix}/{n}" if prefix else n} for n in names[start : start + 1000]]
+            s3_client().delete_objects(Bucket=location.bucket, Delete={"Objects": keys})

@@ -1,0 +1,1 @@
+"""Batch prediction: score a table of texts in streamed, resumable chunks."""

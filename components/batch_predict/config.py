@@ -1,0 +1,54 @@
+"""Settings for batch prediction, with their defaults (the one home)."""
+
+from dataclasses import dataclass, field
+
+from components.common.artifacts import TEXT
+from components.common.config import require
+from components.serve.config import BACKENDS, ONNX_INT8
+
+OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
+
+
+@dataclass
+class BatchPredictConfig:
+    """What to score, how, and where the part files of an unfinished run are kept."""
+
+    text_column: str = field(default=TEXT, metadata={"help": "column holding the texts"})
+    id_columns: list[str] = field(
+        default_factory=list,
+        metadata={"help": "input columns copied to the output; empty: all but the text"},
+    )
+    chunk_rows: int = field(
+        default=4096, metadata={"help": "rows per committed chunk (the unit of resuming)"}
+    )
+    batch_size: int = field(default=64, metadata={"help": "texts per forward pass"})
+    max_length: int = field(default=128, metadata={"help": "tokens kept per text"})
+    precision: str = field(
+        default="auto", metadata={"help": "auto (bf16 where the CPU has it), fp32 or bf16"}
+    )
+    backend: str = field(default="pytorch", metadata={"help": "pytorch or onnx"})
+    onnx_file: str = field(
+        default=ONNX_INT8, metadata={"help": "ONNX file inside the model folder, for onnx"}
+    )
+    parts_uri: str = field(
+        default="",
+        metadata={"help": "folder or s3:// prefix for chunk files; empty: OUTPUT.parts"},
+    )
+    output_format: str = field(
+        default="auto", metadata={"help": "parquet, csv or jsonl; auto: from the output name"}
+    )
+
+    def __post_init__(self) -> None:
+        require(bool(self.text_column), "text_column is empty; name the column holding the texts")
+        require(self.chunk_rows > 0, f"chunk_rows must be positive, got {self.chunk_rows}")
+        require(self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}")
+        require(self.max_length > 0, f"max_length must be positive, got {self.max_length}")
+        require(
+            self.precision in ("auto", "fp32", "bf16"),
+            f"unknown precision {self.precision!r}; use auto, fp32 or bf16",
+        )
+        require(self.backend in BACKENDS, f"unknown backend {self.backend!r}; use pytorch or onnx")
+        require(
+            self.output_format in ("auto", *OUTPUT_FORMATS),
+            f"unknown output_format {self.output_format!r}; use auto, parquet, csv or jsonl",
+        )

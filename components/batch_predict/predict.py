@@ -1,0 +1,215 @@
+"""Score a table of texts with a Model artifact, in chunks that survive an interruption.
+
+    python -m components.batch_predict --input-uri s3://b/replies.csv --model-uri s3://b/model \
+        --output-uri s3://b/predictions.parquet
+
+The input (local or S3; CSV, TSV, JSONL or Parquet, or a Dataset artifact) is streamed and cut
+into chunks of `chunk_rows` rows. Each scored chunk is committed on its own as a part file
+(`part-000007.parquet`) under the parts folder, next to a `job.json` naming the input and model
+it belongs to. A run that stops part way is resumed by running it again: finished chunks are
+read past without being scored. Once every chunk is done, the parts are assembled into the
+output in one atomic write and removed. Memory holds one chunk at a time, whatever the size of
+the table.
+"""
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from components.batch_predict.config import OUTPUT_FORMATS, BatchPredictConfig
+from components.common import uri
+from components.common.artifacts import MANIFEST_NAME, local_model_dir, sha256_file
+from components.common.errors import KfpNlpError
+from components.common.inference import Classifier, load_classifier, predict_proba
+from components.common.tables import iter_batches
+
+LABEL_COLUMN = "label"
+PROBABILITY_COLUMN = "probability"
+JOB_FILE = "job.json"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a run did: rows written, chunks scored now and chunks found already done."""
+
+    rows: int
+    chunks: int
+    scored_chunks: int
+    resumed_chunks: int
+    output_uri: str
+
+
+def chunks(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Re-cut a stream of record batches into tables of exactly `rows` rows (the last: fewer)."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending)
+
+
+def output_format(output_uri: str, config: BatchPredictConfig) -> str:
+    if config.output_format != "auto":
+        return config.output_format
+    suffix = Path(output_uri.removesuffix(".gz")).suffix.lstrip(".").lower()
+    return suffix if suffix in OUTPUT_FORMATS else "parquet"
+
+
+def kept_columns(schema: pa.Schema, config: BatchPredictConfig, name: str) -> list[str]:
+    """The input columns copied to the output, checked against the input's columns."""
+    if config.text_column not in schema.names:
+        raise KfpNlpError(
+            f"{name} has no column {config.text_column!r} (columns: {', '.join(schema.names)}); "
+            "pass --text-column with the column that holds the texts"
+        )
+    if not config.id_columns:
+        skip = {config.text_column, LABEL_COLUMN, PROBABILITY_COLUMN}
+        return [c for c in schema.names if c not in skip]
+    clashing = [c for c in config.id_columns if c in (LABEL_COLUMN, PROBABILITY_COLUMN)]
+    if clashing:
+        raise KfpNlpError(
+            f"id column {clashing[0]!r} would clash with the predicted column of that name; "
+            "leave it out of --id-columns"
+        )
+    missing = [c for c in config.id_columns if c not in schema.names]
+    if missing:
+        raise KfpNlpError(
+            f"{name} has no column {missing[0]!r} (columns: {', '.join(schema.names)}); "
+            "fix --id-columns"
+        )
+    return list(config.id_columns)
+
+
+def score_chunk(
+    table: pa.Table, classifier: Classifier, columns: list[str], config: BatchPredictConfig
+) -> pa.Table:
+    """The kept columns of a chunk plus the predicted label and its probability."""
+    texts = [t or "" for t in table.column(config.text_column).to_pylist()]
+    scores = predict_proba(classifier, texts, config.batch_size, config.precision)
+    best = scores.argmax(axis=1)
+    labels = np.asarray(classifier.labels, dtype=object)[best]
+    out = table.select(columns)
+    out = out.append_column(LABEL_COLUMN, pa.array(labels.tolist(), pa.string()))
+    probability = scores[np.arange(len(best)), best]
+    return out.append_column(PROBABILITY_COLUMN, pa.array(probability, pa.float32()))
+
+
+def job_identity(input_path: Path, model_dir: Path, config: BatchPredictConfig) -> dict:
+    """What the part files depend on: the input's bytes, the model and the chunking."""
+    settings = {
+        "text_column": config.text_column,
+        "id_columns": config.id_columns,
+        "max_length": config.max_length,
+        "backend": config.backend,
+        "onnx_file": config.onnx_file if config.backend == "onnx" else "",
+    }
+    return {
+        "input_sha256": sha256_file(input_path),
+        "model_manifest_sha256": sha256_file(model_dir / MANIFEST_NAME),
+        "chunk_rows": config.chunk_rows,
+        "settings": hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest(),
+    }
+
+
+def claim_parts(parts_uri: str, identity: dict) -> set[str]:
+    """The part files already finished for this job; a folder from another job is an error."""
+    job_uri = uri.join(parts_uri, JOB_FILE)
+    if uri.exists(job_uri):
+        with uri.local_copy(job_uri) as path:
+            recorded = json.loads(path.read_text())
+        if recorded != identity:
+            raise KfpNlpError(
+                f"{parts_uri} holds parts of a run on another input, model or settings; "
+                "delete it or pass another --parts-uri"
+            )
+        return {name for name in uri.list_files(parts_uri) if name.startswith("part-")}
+    with uri.atomic_output(job_uri) as staged:
+        staged.write_text(json.dumps(identity, indent=2, sort_keys=True))
+    return set()
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:06d}.parquet"
+
+
+def assemble(parts_uri: str, count: int, output_uri: str, fmt: str) -> int:
+    """Join the part files, in order, into the output in one atomic write; rows written."""
+    rows = 0
+    with uri.atomic_output(output_uri) as staged:
+        writer = None
+        for index in range(count):
+            with uri.local_copy(uri.join(parts_uri, part_name(index))) as path:
+                table = pq.read_table(path)
+            rows += table.num_rows
+            if fmt == "jsonl":
+                with staged.open("a", encoding="utf-8") as sink:
+                    table.to_pandas().to_json(sink, orient="records", lines=True, force_ascii=False)
+                continue
+            if writer is None:
+                writer = (
+                    pq.ParquetWriter(staged, table.schema, compression="zstd")
+                    if fmt == "parquet"
+                    else pacsv.CSVWriter(str(staged), table.schema)
+                )
+            writer.write_table(table)
+        if writer is not None:
+            writer.close()
+        elif fmt != "jsonl":
+            staged.touch()
+    return rows
+
+
+def batch_predict(
+    input_uri: str, model_uri: str, output_uri: str, config: BatchPredictConfig
+) -> Summary:
+    """Score every row of `input_uri` with the model at `model_uri` into `output_uri`."""
+    parts_uri = config.parts_uri or f"{output_uri}.parts"
+    fmt = output_format(output_uri, config)
+    scored = resumed = count = 0
+    with local_model_dir(model_uri) as model_dir, uri.local_copy(input_uri) as input_path:
+        batches = iter_batches(input_path, name=input_uri)
+        first = next(batches, None)
+        if first is None:
+            raise KfpNlpError(f"{input_uri} has no rows; point at a table with texts to score")
+        columns = kept_columns(first.schema, config, input_uri)
+        done = claim_parts(parts_uri, job_identity(input_path, model_dir, config))
+        onnx_file = config.onnx_file if config.backend == "onnx" else ""
+        classifier = None
+        for index, chunk in enumerate(chunks(_prepend(first, batches), config.chunk_rows)):
+            count = index + 1
+            if part_name(index) in done:
+                resumed += 1
+                continue
+            if classifier is None:
+                classifier = load_classifier(model_dir, config.max_length, onnx_file)
+            result = score_chunk(chunk, classifier, columns, config)
+            with uri.atomic_output(uri.join(parts_uri, part_name(index))) as staged:
+                pq.write_table(result, staged, compression="zstd")
+            scored += 1
+            log.info("chunk %d: %d rows scored", index, chunk.num_rows)
+    if count == 0:
+        raise KfpNlpError(f"{input_uri} has no rows; point at a table with texts to score")
+    rows = assemble(parts_uri, count, output_uri, fmt)
+    uri.delete_tree(parts_uri)
+    return Summary(rows, count, scored, resumed, output_uri)
+
+
+def _prepend(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield first
+    yield from rest

@@ -1,0 +1,1 @@
+"""Deploying a Model artifact as a KServe InferenceService, safely."""

@@ -1,0 +1,79 @@
+"""Settings for deploy_inference_service, with their defaults (the one home)."""
+
+import re
+from dataclasses import dataclass, field
+
+from components.common.config import require
+from components.serve.config import BACKENDS
+
+RUNTIMES = ("kfp-nlp", "huggingface")
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass
+class DeployConfig:
+    """What InferenceService to render and how to roll it out."""
+
+    name: str = field(default="", metadata={"help": "InferenceService name (a DNS label)"})
+    namespace: str = field(default="kubeflow-user", metadata={"help": "Kubernetes namespace"})
+    runtime: str = field(
+        default="kfp-nlp",
+        metadata={"help": "kfp-nlp (our model server) or huggingface (KServe's runtime)"},
+    )
+    image: str = field(
+        default="",
+        metadata={"help": "predictor image for runtime kfp-nlp; empty: the component image"},
+    )
+    backend: str = field(
+        default="pytorch", metadata={"help": "model server backend: pytorch or onnx"}
+    )
+    service_account: str = field(
+        default="kfp-nlp-serving",
+        metadata={"help": "service account with read access to the model (IRSA role)"},
+    )
+    cpu_request: str = field(default="1", metadata={"help": "CPU request"})
+    memory_request: str = field(default="2Gi", metadata={"help": "memory request"})
+    cpu_limit: str = field(default="2", metadata={"help": "CPU limit"})
+    memory_limit: str = field(default="4Gi", metadata={"help": "memory limit"})
+    min_replicas: int = field(default=1, metadata={"help": "fewest predictor replicas"})
+    max_replicas: int = field(default=3, metadata={"help": "most predictor replicas"})
+    canary_traffic_percent: int = field(
+        default=0,
+        metadata={"help": "1-99: share of traffic for the new revision; 0: all of it"},
+    )
+    timeout_seconds: int = field(
+        default=600, metadata={"help": "how long to wait for the rollout to become Ready"}
+    )
+    dry_run: bool = field(
+        default=False, metadata={"help": "only render the manifest; apply nothing"}
+    )
+
+    def __post_init__(self) -> None:
+        require(
+            bool(_DNS_LABEL.match(self.name)) and len(self.name) <= 45,
+            f"InferenceService name {self.name!r} is not a DNS label of at most 45 characters; "
+            "use lower-case letters, digits and dashes",
+        )
+        require(
+            bool(_DNS_LABEL.match(self.namespace)),
+            f"namespace {self.namespace!r} is not a DNS label; use lower-case letters, "
+            "digits and dashes",
+        )
+        require(
+            self.runtime in RUNTIMES,
+            f"unknown runtime {self.runtime!r}; use kfp-nlp or huggingface",
+        )
+        require(self.backend in BACKENDS, f"unknown backend {self.backend!r}; use pytorch or onnx")
+        require(
+            0 <= self.canary_traffic_percent < 100,
+            f"canary_traffic_percent {self.canary_traffic_percent} is out of range; use 0-99",
+        )
+        require(
+            1 <= self.min_replicas <= self.max_replicas,
+            f"replicas {self.min_replicas}..{self.max_replicas} are not a range; "
+            "use 1 <= min_replicas <= max_replicas",
+        )
+        require(
+            self.timeout_seconds > 0,
+            f"timeout_seconds must be positive, got {self.timeout_seconds}",
+        )

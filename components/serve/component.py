@@ -1,0 +1,43 @@
+"""The export_onnx KFP component: a thin wrapper over components.serve.onnx_export."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from components.common.image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def export_onnx(
+    model: Input[Model],
+    test: Input[Dataset],
+    onnx_model: Output[Model],
+    metrics: Output[Metrics],
+    opset: int = 17,
+    max_length: int = 128,
+    batch_size: int = 64,
+):
+    """Export a classifier to ONNX fp32 and int8 and measure what int8 costs in accuracy.
+
+    Args:
+        model: Model artifact from finetune_classifier.
+        test: Test Dataset from prepare_dataset, to measure fp32 and int8 accuracy on.
+        opset: ONNX opset version.
+        max_length: Tokens kept per text when measuring accuracy.
+        batch_size: Texts per batch when measuring accuracy.
+
+    Returns:
+        onnx_model: The same Model plus onnx/model.onnx and onnx/model_int8.onnx, its manifest
+            recording both accuracies; serve it with backend onnx.
+        metrics: accuracy_fp32 and accuracy_int8 on the test split.
+    """
+    from components.serve.kfp_io import run_export
+
+    run_export(
+        model=model,
+        test=test,
+        onnx_model=onnx_model,
+        metrics=metrics,
+        opset=opset,
+        max_length=max_length,
+        batch_size=batch_size,
+    )

@@ -1,0 +1,100 @@
+"""Fixtures for the serving stage: a small real trained classifier, and running model servers.
+
+The model is the real MiniLM with a fresh head for the seven sample intents, trained briefly on
+sample replies (benchmarks.small_classifier), saved as a Model artifact with its manifest. It is
+built once per session.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from benchmarks.small_classifier import SmallClassifier, train
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> SmallClassifier:
+    """A trained intent classifier (Model artifact folder) and its held-out test split."""
+    return train(tmp_path_factory.mktemp("small-classifier"), rows=1000, steps=300)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningServer:
+    """A `python -m components.serve` process on loopback."""
+
+    def __init__(self, model_dir: Path, name: str, log: Path, *args: str):
+        self.port = free_port()
+        self.log = log
+        self.name = name
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "components.serve", "--model-dir", str(model_dir)]
+        command += ["--port", str(self.port), "--model-name", name, *args]
+        # The log goes to a file: an unread pipe would fill up and stall the server.
+        with log.open("w") as sink:
+            self.process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.log.read_text()[-4000:]}")
+            try:
+                if requests.get(f"{self.url}/v2/models/{self.name}/ready", timeout=2).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"server at {self.url} not ready within {timeout}s")
+
+    def v1(self, body: object, **kwargs: object) -> requests.Response:
+        return requests.post(f"{self.url}/v1/models/{self.name}:predict", json=body, **kwargs)
+
+    def v2(self, body: object, **kwargs: object) -> requests.Response:
+        return requests.post(f"{self.url}/v2/models/{self.name}/infer", json=body, **kwargs)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def start_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., RunningServer]]:
+    """Start model servers for a test module; every one is stopped when the module ends."""
+    started: list[RunningServer] = []
+
+    def start(model_dir: Path, name: str, *args: str) -> RunningServer:
+        log = tmp_path_factory.mktemp("server") / f"{name}.log"
+        server = RunningServer(model_dir, name, log, *args)
+        started.append(server)
+        server.wait_ready()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,115 @@
+"""The rendered InferenceService checked against KServe's real CRD schema, offline.
+
+tests/data/kserve-inferenceservices-crd.yaml is the InferenceService CRD of KServe (OpenAPI v3
+schema, from kserve/kserve config/crd/full). The API server's strict field validation rejects
+unknown fields; the check below does the same by closing every object schema that declares its
+properties. Not exercised here: admission webhooks and the KServe controller itself.
+"""
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from components.common.errors import KfpNlpError
+from components.deploy.config import DeployConfig
+from components.deploy.render import render, to_manifest
+
+pytestmark = pytest.mark.unit
+CRD = Path(__file__).resolve().parents[1] / "data" / "kserve-inferenceservices-crd.yaml"
+
+
+def strict(schema: Any) -> Any:
+    """An OpenAPI v3 structural schema as JSON Schema that rejects unknown fields."""
+    if isinstance(schema, list):
+        return [strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: strict(v) for k, v in schema.items() if not k.startswith("x-kubernetes")}
+    if schema.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    out.pop("format", None)
+    return out
+
+
+@functools.cache
+def validator() -> jsonschema.Draft7Validator:
+    crd = yaml.load(CRD.read_text(), Loader=yaml.CSafeLoader)
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
+    return jsonschema.Draft7Validator(strict(version["schema"]["openAPIV3Schema"]))
+
+
+def errors(manifest: dict) -> list[str]:
+    return [f"{'.'.join(map(str, e.path))}: {e.message}" for e in validator().iter_errors(manifest)]
+
+
+@pytest.mark.parametrize("runtime", ["kfp-nlp", "huggingface"])
+def test_rendered_service_is_valid_under_the_crd_schema(runtime):
+    config = DeployConfig(name="intents", runtime=runtime, canary_traffic_percent=10)
+    manifest = to_manifest(render(config, "s3://models/intents/v3"))
+    assert errors(manifest) == []
+    assert manifest["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert manifest["kind"] == "InferenceService"
+
+
+def test_schema_check_rejects_unknown_fields():
+    manifest = to_manifest(render(DeployConfig(name="intents"), "s3://models/intents/v3"))
+    manifest["spec"]["predictor"]["canaryPercent"] = 10
+    manifest["spec"]["predictor"]["containers"][0]["securityContext"]["runAsRoot"] = False
+    found = errors(manifest)
+    assert len(found) == 2
+    assert any("canaryPercent" in e for e in found)
+
+
+def test_predictor_runs_our_server_on_the_model_restricted():
+    config = DeployConfig(name="intents", backend="onnx", service_account="reader")
+    predictor = to_manifest(render(config, "s3://models/intents/v3"))["spec"]["predictor"]
+    (container,) = predictor["containers"]
+    assert predictor["serviceAccountName"] == "reader"
+    assert "canaryTrafficPercent" not in predictor
+    assert {"name": "STORAGE_URI", "value": "s3://models/intents/v3"} in container["env"]
+    assert container["command"] == ["python", "-m", "components.serve"]
+    assert container["args"][container["args"].index("--backend") + 1] == "onnx"
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert container["volumeMounts"] == [{"mountPath": "/tmp", "name": "scratch"}]
+    assert predictor["volumes"] == [{"emptyDir": {}, "name": "scratch"}]
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
+
+
+def test_huggingface_runtime_reads_the_storage_uri():
+    config = DeployConfig(name="intents", runtime="huggingface")
+    model = to_manifest(render(config, "s3://models/intents/v3"))["spec"]["predictor"]["model"]
+    assert model["modelFormat"] == {"name": "huggingface"}
+    assert model["storageUri"] == "s3://models/intents/v3"
+    assert model["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"name": "Intents_v2"}, "not a DNS label"),
+        ({"name": "intents", "runtime": "tfserving"}, "unknown runtime"),
+        ({"name": "intents", "canary_traffic_percent": 100}, "out of range"),
+        ({"name": "intents", "min_replicas": 3, "max_replicas": 2}, "not a range"),
+    ],
+)
+def test_bad_settings_are_refused(settings, message):
+    with pytest.raises(KfpNlpError, match=message):
+        DeployConfig(**settings)
