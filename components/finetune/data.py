@@ -16,8 +16,11 @@ import torch
 from components.common.artifacts import LABEL, TEXT, dataset_metadata, sha256_file
 from components.common.errors import KfpNlpError
 
-# Windows of this many batches are sorted by length before being cut into batches.
-_LENGTH_WINDOW_BATCHES = 50
+# Windows of this many batches are sorted by length before being cut into batches. Wider windows
+# pad less but make batches more alike; on short-message data, where length goes with the label
+# ("STOP" is always an opt-out), a window of 50 batches cost about 5 points of macro-F1 against
+# random batches, while 4 cut the padded tokens in half and kept the quality.
+_LENGTH_WINDOW_BATCHES = 4
 
 
 @dataclass

@@ -97,12 +97,19 @@ def _run_workers(job: Job, workdir: Path, workers: int) -> None:
         str(job_path),
     ]
     process = subprocess.Popen(command)
-    previous = signal.signal(signal.SIGTERM, lambda *_: process.send_signal(signal.SIGTERM))
+    terminated: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        # torchrun passes SIGTERM on to the workers, which save a checkpoint and stop.
+        terminated.append(signum)
+        process.send_signal(signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, forward)
     try:
         code = process.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if code == SIGTERM_EXIT:
+    if terminated or code == SIGTERM_EXIT:
         raise SystemExit(SIGTERM_EXIT)
     if code != 0:
         raise KfpNlpError(

@@ -227,6 +227,20 @@ def _clone_state(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
+def _cpu_budget() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU limit (a pod's limit).
+
+    More compute threads than that only fight over the quota; torch would otherwise start one
+    per core of the whole node.
+    """
+    cpus = len(os.sched_getaffinity(0))
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, int(quota) // int(period)))
+    return cpus
+
+
 def _format_eta(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -248,8 +262,11 @@ class _Trainer:
             self.device = torch.device("cpu")
         if self.world > 1:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            # torchrun sets OMP_NUM_THREADS=1; share this node's CPUs between its workers.
             local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(self.world)))
-            torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // local_world))
+            torch.set_num_threads(max(1, _cpu_budget() // local_world))
+        else:
+            torch.set_num_threads(min(torch.get_num_threads(), _cpu_budget()))
         uri = self.config.checkpoint_uri
         self.store = CheckpointStore(uri) if uri else None
 
@@ -276,8 +293,10 @@ class _Trainer:
             self.batches_per_epoch / config.gradient_accumulation_steps
         )
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        # The fused kernel updates all parameters in one pass (CPU and CUDA): several times
+        # faster than the per-tensor loop for a model with ~100 small tensors.
         self.optimizer = torch.optim.AdamW(
-            _param_groups(model, config.weight_decay), lr=config.learning_rate
+            _param_groups(model, config.weight_decay), lr=config.learning_rate, fused=True
         )
         self.scheduler = get_linear_schedule_with_warmup(
             self.optimizer, int(config.warmup_ratio * self.total_steps), self.total_steps
