@@ -38,6 +38,8 @@ compile: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.prepare_dataset
+	$(PY) -m benchmarks.finetune --threads 1
+	$(PY) -m benchmarks.evaluate_bootstrap
 
 clean:
 	rm -rf $(VENV) .venv-tools local_outputs .pytest_cache .ruff_cache
