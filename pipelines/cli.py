@@ -25,12 +25,12 @@ DEMO_PARAMS = {"text_column": "reply_text", "label_column": "intent", "group_col
 
 def pipelines(settings: Any = None) -> dict[str, Any]:
     """The pipelines by name (imported late: `compile --image` must come first)."""
-    from pipelines.scoring import batch_scoring
-    from pipelines.training import ClusterSettings, make_training_pipeline
+    from pipelines.scoring import make_scoring_pipeline
+    from pipelines.training import make_training_pipeline
 
     return {
-        "text_classifier_training": make_training_pipeline(settings or ClusterSettings()),
-        "batch_scoring": batch_scoring,
+        "text_classifier_training": make_training_pipeline(settings),
+        "batch_scoring": make_scoring_pipeline(settings),
     }
 
 
@@ -237,11 +237,13 @@ def cmd_compile(args: argparse.Namespace) -> None:
         if not is_pinned(args.image):
             raise KfpNlpError(f"image {args.image!r} is not pinned; give a version tag or a digest")
         os.environ["KFP_NLP_IMAGE"] = args.image
-    from pipelines.training import ClusterSettings
+    from pipelines.cluster import ClusterSettings
 
     if args.gpu_node_selector and "=" not in args.gpu_node_selector:
         raise KfpNlpError("--gpu-node-selector takes LABEL=VALUE, e.g. nvidia.com/gpu.present=true")
-    settings = ClusterSettings(gpu=args.gpu, gpu_node_selector=args.gpu_node_selector)
+    settings = ClusterSettings(
+        gpu=args.gpu, gpu_node_selector=args.gpu_node_selector, s3_secret=args.s3_secret
+    )
     for path in compile_all(Path(args.output_dir), settings):
         print(path)
 
@@ -278,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     comp.add_argument(
         "--gpu-node-selector", default="", metavar="LABEL=VALUE", help="node label for the GPU"
+    )
+    comp.add_argument(
+        "--s3-secret",
+        default="",
+        metavar="NAME",
+        help="Kubernetes secret whose AWS_* keys S3 steps get as env (for clusters without IRSA)",
     )
     comp.set_defaults(func=cmd_compile)
 

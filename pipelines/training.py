@@ -5,10 +5,9 @@ when there is one) -> only if approved: register the model, deploy it to KServe,
 champion alias to it.
 """
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from kfp import dsl, kubernetes
+from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model
 
 from components.deploy.component import deploy_inference_service
@@ -16,66 +15,7 @@ from components.evaluate.component import evaluate_classifier
 from components.finetune.component import finetune_classifier
 from components.prepare.component import prepare_dataset
 from components.registry.component import promote_champion, register_model, resolve_model
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    """Compile-time settings for where the fine-tuning step runs on the cluster."""
-
-    gpu: bool = False
-    gpu_node_selector: str = ""  # "label=value", e.g. "node.kubernetes.io/instance-type=g5.xlarge"
-
-
-def _resources(task: Any, cpu: str, memory: str) -> Any:
-    return (
-        task.set_cpu_request(cpu)
-        .set_cpu_limit(cpu)
-        .set_memory_request(memory)
-        .set_memory_limit(memory)
-    )
-
-
-def _retry_s3(task: Any) -> Any:
-    """Object stores hiccup: retry steps that read or write S3, backing off."""
-    return task.set_retry(num_retries=3, backoff_duration="30s", backoff_factor=2.0)
-
-
-def _on_gpu(task: Any, settings: ClusterSettings) -> None:
-    task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
-    kubernetes.add_toleration(task, key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
-    if settings.gpu_node_selector:
-        key, _, value = settings.gpu_node_selector.partition("=")
-        kubernetes.add_node_selector(task, label_key=key, label_value=value)
-
-
-@dsl.pipeline(name="release-if-approved")
-def release_if_approved(
-    approved: bool,
-    model: Input[Model],
-    registry_uri: str,
-    model_name: str,
-    serving_namespace: str,
-    deploy_dry_run: bool,
-):
-    """Register the model, deploy it, and make it the champion, only when the gate approved it.
-
-    A nested pipeline so that the condition reads a parameter: this runs the same way on a
-    cluster and under kfp.local, which can only branch on parameters and `Output` outputs.
-    The champion alias moves last, after the deployment succeeded.
-    """
-    with dsl.If(approved == True):  # noqa: E712 - a KFP condition, not a Python comparison
-        registered = register_model(model=model, registry_root=registry_uri, model_name=model_name)
-        _retry_s3(registered.set_display_name("Register model").set_caching_options(False))
-        deployed = deploy_inference_service(
-            model=model, name=model_name, namespace=serving_namespace, dry_run=deploy_dry_run
-        )
-        deployed.set_display_name("Deploy to KServe").set_caching_options(False)
-        promoted = promote_champion(
-            registry_root=registry_uri,
-            model_name=model_name,
-            version=registered.outputs["version"],
-        ).after(deployed)
-        _retry_s3(promoted.set_display_name("Promote to champion").set_caching_options(False))
+from pipelines.cluster import ClusterSettings, on_gpu, resources, touches_s3
 
 
 class TrainingOutputs(NamedTuple):
@@ -91,8 +31,43 @@ class TrainingOutputs(NamedTuple):
     reason: str
 
 
-def make_training_pipeline(settings: ClusterSettings = ClusterSettings()) -> Any:
+def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
     """Build the training pipeline for the given cluster settings."""
+    settings = settings or ClusterSettings()
+
+    @dsl.pipeline(name="release-if-approved")
+    def release_if_approved(
+        approved: bool,
+        model: Input[Model],
+        registry_uri: str,
+        model_name: str,
+        serving_namespace: str,
+        deploy_dry_run: bool,
+    ):
+        """Register the model, deploy it, and make it the champion, only when the gate approved it.
+
+        A nested pipeline so that the condition reads a parameter: this runs the same way on a
+        cluster and under kfp.local, which can only branch on parameters and `Output` outputs.
+        The champion alias moves last, after the deployment succeeded.
+        """
+        with dsl.If(approved == True):  # noqa: E712 - a KFP condition, not a Python comparison
+            registered = register_model(
+                model=model, registry_root=registry_uri, model_name=model_name
+            )
+            registered.set_display_name("Register model").set_caching_options(False)
+            touches_s3(registered, settings)
+            deployed = deploy_inference_service(
+                model=model, name=model_name, namespace=serving_namespace, dry_run=deploy_dry_run
+            )
+            deployed.set_display_name("Deploy to KServe").set_caching_options(False)
+            touches_s3(deployed, settings)
+            promoted = promote_champion(
+                registry_root=registry_uri,
+                model_name=model_name,
+                version=registered.outputs["version"],
+            ).after(deployed)
+            promoted.set_display_name("Promote to champion").set_caching_options(False)
+            touches_s3(promoted, settings)
 
     @dsl.pipeline(
         name="text-classifier-training",
@@ -159,11 +134,12 @@ def make_training_pipeline(settings: ClusterSettings = ClusterSettings()) -> Any
             time_column=time_column,
             seed=seed,
         )
-        _retry_s3(_resources(prepared.set_display_name("Prepare data"), "2", "8Gi"))
+        touches_s3(resources(prepared.set_display_name("Prepare data"), "2", "8Gi"), settings)
 
         champion = resolve_model(registry_root=registry_uri, model_name=model_name)
         # The champion can change between runs, so its lookup is never served from the cache.
-        _retry_s3(champion.set_display_name("Find champion").set_caching_options(False))
+        champion.set_display_name("Find champion").set_caching_options(False)
+        touches_s3(champion, settings)
 
         trained = finetune_classifier(
             train=prepared.outputs["train"],
@@ -178,9 +154,8 @@ def make_training_pipeline(settings: ClusterSettings = ClusterSettings()) -> Any
             checkpoint_uri=checkpoint_uri,
             seed=seed,
         )
-        _retry_s3(_resources(trained.set_display_name("Fine-tune"), "4", "16Gi"))
-        if settings.gpu:
-            _on_gpu(trained, settings)
+        touches_s3(resources(trained.set_display_name("Fine-tune"), "4", "16Gi"), settings)
+        on_gpu(trained, settings)
 
         evaluated = evaluate_classifier(
             model=trained.outputs["model"],
@@ -191,7 +166,8 @@ def make_training_pipeline(settings: ClusterSettings = ClusterSettings()) -> Any
             slice_columns=slice_columns,
             seed=seed,
         )
-        _retry_s3(_resources(evaluated.set_display_name("Evaluate and gate"), "2", "8Gi"))
+        evaluated.set_display_name("Evaluate and gate")
+        touches_s3(resources(evaluated, "2", "8Gi"), settings)
 
         release_if_approved(
             approved=evaluated.outputs["approved"],

@@ -14,6 +14,7 @@ import yaml
 from kfp import components
 
 from pipelines.cli import COMPILED_DIR, compile_all, is_pinned
+from pipelines.cluster import ClusterSettings
 
 pytestmark = pytest.mark.pipeline
 
@@ -87,3 +88,31 @@ def test_unpinned_image_is_refused(image: str, tmp_path: Path):
     done = compile_with_image(image, tmp_path)
     assert done.returncode == 2 and "is not pinned" in done.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_cluster_settings_reach_the_compiled_spec(tmp_path: Path):
+    """GPU, node selector and an S3 secret as env, as kfp-kubernetes writes them for the
+    KFP backend (what the backend then schedules is not exercised here)."""
+    settings = ClusterSettings(
+        gpu=True, gpu_node_selector="node.kubernetes.io/instance-type=g5.xlarge", s3_secret="s3"
+    )
+    compile_all(tmp_path, settings)
+    docs = list(yaml.safe_load_all((tmp_path / "text_classifier_training.yaml").read_text()))
+    spec, platform = docs[0], docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    resources = spec["deploymentSpec"]["executors"]["exec-finetune-classifier"]["container"][
+        "resources"
+    ]
+    assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    finetune = platform["exec-finetune-classifier"]
+    assert finetune["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert finetune["nodeSelector"]["labels"] == {"node.kubernetes.io/instance-type": "g5.xlarge"}
+    for executor in ("exec-prepare-dataset", "exec-evaluate-classifier", "exec-resolve-model"):
+        env = platform[executor]["secretAsEnv"][0]
+        assert env["secretName"] == "s3" and env["optional"] is True
+        assert {m["envVar"] for m in env["keyToEnv"]} == {
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_ENDPOINT_URL",
+        }
+    default = (COMPILED_DIR / "text_classifier_training.yaml").read_text()
+    assert "secretAsEnv" not in default and "nvidia.com/gpu" not in default
