@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# kubectl (kustomize) and checkov for the manifest tests, pinned apart from the project's lock.
+TOOLS_STAMP := .venv-tools/.installed
 
-.PHONY: demo test lint compile bench clean
+.PHONY: demo test lint compile bench tools clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,10 +16,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
+$(TOOLS_STAMP): requirements-tools.lock scripts/install-tools.sh
+	PYTHON=$(PYTHON) scripts/install-tools.sh
+
+tools: $(TOOLS_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/kfp-nlp demo
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(MAKE) lint
 	$(PY) -m pytest -q
 
@@ -31,6 +38,8 @@ compile: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.prepare_dataset
+	$(PY) -m benchmarks.finetune --threads 1
+	$(PY) -m benchmarks.evaluate_bootstrap
 
 clean:
-	rm -rf $(VENV) local_outputs .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-tools local_outputs .pytest_cache .ruff_cache

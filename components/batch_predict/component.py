@@ -12,6 +12,7 @@ def batch_predict(
     predictions: Output[Dataset],
     table: Input[Dataset] = None,
     input_uri: str = "",
+    output_uri: str = "",
     text_column: str = "text",
     id_columns: list = [],  # noqa: B006 - KFP needs a literal default
     chunk_rows: int = 4096,
@@ -29,6 +30,8 @@ def batch_predict(
         model: Model artifact (finetune_classifier or export_onnx output) to score with.
         table: Dataset artifact to score; when absent, `input_uri` is scored.
         input_uri: Table to score (local path or s3://; CSV, TSV, JSONL or Parquet).
+        output_uri: Also write the predictions here (local path or s3://); empty: only the
+            predictions artifact.
         text_column: Column holding the texts.
         id_columns: Input columns copied to the output; empty: every column but the text.
         chunk_rows: Rows per committed chunk, the unit of resuming.
@@ -52,6 +55,7 @@ def batch_predict(
         predictions=predictions,
         table=table,
         input_uri=input_uri,
+        output_uri=output_uri,
         text_column=text_column,
         id_columns=id_columns,
         chunk_rows=chunk_rows,

@@ -2,8 +2,9 @@
 
 Dataset: one Parquet file with a `text` column, a `label` column (a string; a list of strings for
 multi-label data) and any columns kept from the source. Its facts (labels in their stable order,
-counts, source, split) ride in the Parquet schema metadata under `kfp_nlp`, so the file alone is
-enough for the next step, in KFP or not; the same facts go to the KFP artifact's `.metadata`.
+counts, source, split, content hash) ride in the Parquet footer's key-value metadata under
+`kfp_nlp`, so the file alone is enough for the next step, in KFP or not; the same facts go to the
+KFP artifact's `.metadata`.
 
 Model: a Hugging Face `save_pretrained` folder plus `kfp_nlp_manifest.json`, which records the
 sha256 of every other file in the folder and the model's provenance.
@@ -39,12 +40,12 @@ def sha256_file(path: Path) -> str:
 def dataset_metadata(path: Path) -> dict[str, Any]:
     """The kfp-nlp facts stored in a Dataset Parquet file (empty if it has none)."""
     try:
-        schema = pq.read_schema(path)
+        metadata = pq.read_metadata(path).metadata
     except Exception as exc:
         raise KfpNlpError(
             f"{path} is not a Parquet dataset ({exc}); pass the output of prepare_dataset"
         ) from exc
-    raw = (schema.metadata or {}).get(DATASET_METADATA_KEY)
+    raw = (metadata or {}).get(DATASET_METADATA_KEY)
     return json.loads(raw) if raw else {}
 
 

@@ -14,6 +14,7 @@ import functools
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,7 +164,8 @@ def atomic_output(uri: str) -> Iterator[Path]:
         return
     final = local_path(uri)
     final.parent.mkdir(parents=True, exist_ok=True)
-    staged = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    # Unique per writer, threads included: two writers of one file never share a staging path.
+    staged = final.with_name(f".{final.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield staged
         os.replace(staged, final)

@@ -99,10 +99,13 @@ def _normalise_text(batch: pa.RecordBatch, columns: list[str]) -> pa.Array:
         if len(parts) == 1
         else pc.binary_join_element_wise(*parts, " ", null_handling="replace", null_replacement="")
     )
-    text = pc.fill_null(text, "")
-    text = pc.utf8_normalize(text, "NFKC")
-    text = pc.replace_substring_regex(text, r"\s+", " ")
-    return pc.utf8_trim_whitespace(text)
+    text = pc.utf8_trim_whitespace(pc.utf8_normalize(pc.fill_null(text, ""), "NFKC"))
+    # NFKC already turned exotic spaces into ' '; the costly regex runs only where needed.
+    messy = pc.match_substring_regex(text, r"\s\s|[\t\n\r\f\v\x{85}\x{2028}\x{2029}]")
+    if pc.any(messy).as_py():
+        collapsed = pc.replace_substring_regex(pc.filter(text, messy), r"\s+", " ")
+        text = pc.replace_with_mask(text, messy, collapsed)
+    return text
 
 
 def _leak_key(text: pa.Array) -> pa.Array:
@@ -220,8 +223,15 @@ class _Scan:
         config, keys = self.config, self.keys
         keys.text_hash.append(_hash(text))
         keys.leak_hash.append(_hash(_leak_key(text)))
-        codes = [self.label_codes.setdefault(v, len(self.label_codes)) for v in labels.to_pylist()]
-        keys.label.append(np.asarray(codes, dtype=np.int32))
+        encoded = pc.dictionary_encode(labels)
+        batch_codes = np.array(
+            [
+                self.label_codes.setdefault(v, len(self.label_codes))
+                for v in encoded.dictionary.to_pylist()
+            ],
+            dtype=np.int32,
+        )
+        keys.label.append(batch_codes[encoded.indices.to_numpy(zero_copy_only=False)])
         keys.length.append(length.to_numpy(zero_copy_only=False).astype(np.int32))
         if config.group_column:
             group = pc.fill_null(pc.cast(kept.column(config.group_column), pa.string()), "")
@@ -232,17 +242,18 @@ class _Scan:
             )
 
 
-def _first_occurrences(hashes: np.ndarray) -> np.ndarray:
-    keep = np.zeros(len(hashes), dtype=bool)
-    keep[np.unique(hashes, return_index=True)[1]] = True
-    return keep
-
-
-def _count_conflicts(text_hash: np.ndarray, label: np.ndarray) -> int:
-    """How many distinct duplicated texts carry more than one label."""
-    pairs = np.unique(np.stack([text_hash, label.astype(np.uint64)], axis=1), axis=0)
-    texts, counts = np.unique(pairs[:, 0], return_counts=True)
-    return int((counts > 1).sum()) if len(texts) else 0
+def _deduplicate(text_hash: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, int]:
+    """Keep the first row of each text; also count texts whose copies disagree on the label."""
+    order = np.argsort(text_hash, kind="stable")
+    ordered = text_hash[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    keep = np.zeros(len(order), dtype=bool)
+    keep[order[starts]] = True
+    run = np.cumsum(starts) - 1
+    first_label = label[order][starts][run]
+    conflicts = len(np.unique(run[label[order] != first_label]))
+    return keep, conflicts
 
 
 def _split_sizes(n: int, fractions: list[float]) -> list[int]:
@@ -320,8 +331,7 @@ class _Plan:
         text_hash = keys.concat("text_hash", np.uint64)
         self.dropped = Counter(scan.dropped)
         self._check_unlabelled(scan)
-        keep = _first_occurrences(text_hash)
-        self.conflicts = _count_conflicts(text_hash, self.label)
+        keep, self.conflicts = _deduplicate(text_hash, self.label)
         self.dropped["duplicate"] = int((~keep).sum())
         names = sorted(scan.label_codes, key=scan.label_codes.get)
         keep &= self._rare_label_mask(keep, names)
@@ -422,6 +432,21 @@ class _Plan:
         }
 
 
+def _digest_strings(digest: Any, strings: pa.Array) -> None:
+    """Feed the lengths and bytes of a string array to a hash, whatever its batch boundaries."""
+    strings = (
+        pc.cast(strings, pa.large_string()).combine_chunks()
+        if isinstance(strings, pa.ChunkedArray)
+        else pc.cast(strings, pa.large_string())
+    )
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)
+    offsets = offsets[strings.offset : strings.offset + len(strings) + 1]
+    digest.update(np.diff(offsets).tobytes())
+    data = strings.buffers()[2]
+    if data is not None:
+        digest.update(memoryview(data)[offsets[0] : offsets[-1]])
+
+
 def _write_splits(spool: Path, plan: _Plan, staged: dict[str, Path], source: str) -> dict:
     """Pass 2: stream the spool into one Parquet file per split, with its facts embedded."""
     schema = pq.read_schema(spool)
@@ -430,11 +455,7 @@ def _write_splits(spool: Path, plan: _Plan, staged: dict[str, Path], source: str
     digests = {name: hashlib.sha256() for name in SPLITS}
     writers = {}
     for name in SPLITS:
-        writers[name] = pq.ParquetWriter(
-            staged[name],
-            schema.with_metadata(encode_dataset_metadata(facts[name])),
-            compression="zstd",
-        )
+        writers[name] = pq.ParquetWriter(staged[name], schema, compression="zstd")
     with contextlib.ExitStack() as stack:
         for writer in writers.values():
             stack.callback(writer.close)
@@ -447,11 +468,12 @@ def _write_splits(spool: Path, plan: _Plan, staged: dict[str, Path], source: str
                 if chosen.any():
                     part = batch.filter(pa.array(chosen))
                     for column in (TEXT, LABEL):
-                        values = part.column(column).to_pylist()
-                        digests[name].update("\x00".join(values).encode("utf-8"))
+                        _digest_strings(digests[name], part.column(column))
                     writers[name].write_batch(part)
-    for name in SPLITS:
-        facts[name]["content_hash"] = digests[name].hexdigest()
+        # The facts go into each file's footer, which is written when the writer closes.
+        for name in SPLITS:
+            facts[name]["content_hash"] = digests[name].hexdigest()
+            writers[name].add_key_value_metadata(encode_dataset_metadata(facts[name]))
     return facts
 
 

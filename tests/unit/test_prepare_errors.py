@@ -44,6 +44,11 @@ def good_frame(rows: int = 60) -> pd.DataFrame:
     )
 
 
+def with_rare_label() -> pd.DataFrame:
+    rare = pd.DataFrame({"text": ["rare one", "rare two"], "label": "rare"})
+    return pd.concat([good_frame(), rare])
+
+
 @pytest.fixture
 def out(tmp_path: Path) -> Path:
     return tmp_path / "out"
@@ -110,19 +115,13 @@ def test_all_labels_the_same(tmp_path: Path, out: Path, capsys):
 
 
 def test_label_too_small_to_stratify(tmp_path: Path, out: Path, capsys):
-    frame = pd.concat(
-        [good_frame(), pd.DataFrame({"text": ["rare one", "rare two"], "label": "rare"})]
-    )
-    source = write_csv(tmp_path / "t.csv", frame)
+    source = write_csv(tmp_path / "t.csv", with_rare_label())
     message = run_bad(source, out, capsys, "--min-label-count", "1")
     assert "'rare' (2 distinct texts)" in message and "too few rows to stratify" in message
 
 
 def test_rare_labels_can_fail_instead_of_drop(tmp_path: Path, out: Path, capsys):
-    frame = pd.concat(
-        [good_frame(), pd.DataFrame({"text": ["rare one", "rare two"], "label": "rare"})]
-    )
-    source = write_csv(tmp_path / "t.csv", frame)
+    source = write_csv(tmp_path / "t.csv", with_rare_label())
     message = run_bad(source, out, capsys, "--rare-labels", "fail")
     assert "'rare' (2 rows)" in message and "min_label_count=10" in message
 

@@ -1,0 +1,98 @@
+"""The `evaluate_classifier` KFP component: a typed signature over `kfp_io.run_component`."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+from components.common.image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def evaluate_classifier(
+    model: Input[Model],
+    test: Input[Dataset],
+    metrics: Output[Metrics],
+    classification_metrics: Output[ClassificationMetrics],
+    report: Output[HTML],
+    predictions: Output[Dataset],
+    champion: Input[Model] = None,
+    champion_uri: str = "",
+    headline_metric: str = "macro_f1",
+    thresholds: str = "",
+    max_regression: float = 0.01,
+    require_improvement: bool = False,
+    confidence: float = 0.95,
+    bootstrap_resamples: int = 1000,
+    seed: int = 0,
+    slice_columns: str = "",
+    calibration_bins: int = 15,
+    mistakes_shown: int = 10,
+    max_length: int = 128,
+    batch_size: int = 64,
+    precision: str = "auto",
+) -> NamedTuple("Outputs", [("approved", bool), ("reason", str)]):
+    """Score a classifier on the test set, report it, and decide if it may replace the champion.
+
+    Args:
+        model: the challenger, a model folder written by finetune_classifier.
+        test: the test split written by prepare_dataset.
+        champion: the model now in production, as an artifact (or use champion_uri).
+        champion_uri: the model now in production as a local folder or s3:// prefix; empty
+            and no champion artifact means absolute thresholds alone decide.
+        headline_metric: accuracy, macro_f1, micro_f1 or weighted_f1: the metric compared with
+            the champion and given a bootstrap confidence interval.
+        thresholds: absolute requirements, comma-separated, e.g. "macro_f1>=0.8,ece<=0.1".
+        max_regression: largest allowed drop of the headline metric against the champion, at
+            the lower confidence bound of the paired bootstrap difference.
+        require_improvement: approve only a challenger better than the champion with the given
+            confidence.
+        confidence: confidence level of the bootstrap intervals.
+        bootstrap_resamples: resamples per bootstrap interval.
+        seed: seed of the bootstrap resampling.
+        slice_columns: comma-separated test set columns to report per value; "text_length"
+            slices by word count.
+        calibration_bins: bins of the expected calibration error and the reliability diagram.
+        mistakes_shown: how many of the most confident mistakes the report lists.
+        max_length: tokens per text when scoring.
+        batch_size: texts per scoring batch.
+        precision: scoring precision: auto, fp32, bf16 or fp16.
+
+    Returns:
+        metrics: headline scalars (and the champion comparison) for the KFP UI.
+        classification_metrics: confusion matrix (and ROC curve for two classes).
+        report: HTML report with confusion matrix, per-class, calibration, slice and champion
+            pictures and the most confident mistakes.
+        predictions: one row per test text: its columns, predicted label, confidence and
+            probabilities.
+        approved: whether the challenger passed every check of the gate.
+        reason: one line saying why it was approved or rejected.
+    """
+    from collections import namedtuple
+
+    from components.evaluate.kfp_io import run_component
+
+    approved, reason = run_component(
+        model=model,
+        test=test,
+        metrics=metrics,
+        classification_metrics=classification_metrics,
+        report=report,
+        predictions=predictions,
+        champion=champion,
+        champion_uri=champion_uri,
+        headline_metric=headline_metric,
+        thresholds=thresholds,
+        max_regression=max_regression,
+        require_improvement=require_improvement,
+        confidence=confidence,
+        bootstrap_resamples=bootstrap_resamples,
+        seed=seed,
+        slice_columns=slice_columns,
+        calibration_bins=calibration_bins,
+        mistakes_shown=mistakes_shown,
+        max_length=max_length,
+        batch_size=batch_size,
+        precision=precision,
+    )
+    return namedtuple("Outputs", ["approved", "reason"])(approved, reason)

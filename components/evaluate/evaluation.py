@@ -1,0 +1,428 @@
+"""Evaluate a fine-tuned classifier on a test set, per slice and against the champion.
+
+`evaluate` reads the test Dataset, verifies and scores the challenger (and the
+champion, on the same rows), computes every metric, slices them, and asks the gate for a
+decision. `write_outputs` then writes the HTML report, the predictions table and the metrics
+summary, each committed only when complete. Every bad input is found before anything is written.
+"""
+
+import contextlib
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from components.common.artifacts import (
+    LABEL,
+    TEXT,
+    dataset_metadata,
+    encode_dataset_metadata,
+    verify_manifest,
+)
+from components.common.errors import KfpNlpError
+from components.common.inference import Classifier, load_classifier, predict_proba
+from components.common.tables import detect_format, iter_batches, write_parquet
+from components.common.uri import atomic_output, download_dir
+from components.evaluate.config import TEXT_LENGTH_SLICE, EvaluateConfig
+from components.evaluate.gate import Decision, decide
+from components.evaluate.metrics import (
+    SCALAR_METRICS,
+    bootstrap_interval,
+    classification_report,
+    confusion_matrices,
+    metric_from_confusion,
+)
+from components.evaluate.report import render_report
+
+MAX_SLICE_VALUES = 25
+# Texts longer than this are shortened in the report's list of mistakes (not in predictions).
+MISTAKE_CHARS = 400
+# Word-count buckets of the derived `text_length` slice: (upper bound inclusive, name).
+_LENGTH_BUCKETS = ((3, "1-3 words"), (10, "4-10 words"), (30, "11-30 words"))
+
+
+@dataclass
+class Examples:
+    """The test examples: the table as read, texts, label names, the label order and class ids.
+
+    `declared` says whether the label order came from the Dataset's metadata (prepare_dataset
+    records it); a plain table only shows the labels that occur in it.
+    """
+
+    table: pa.Table
+    texts: list[str]
+    names: list[str]
+    labels: list[str]
+    declared: bool
+    source: str
+
+    @cached_property
+    def y_true(self) -> np.ndarray:
+        index = {label: i for i, label in enumerate(self.labels)}
+        return np.array([index[name] for name in self.names], dtype=np.int64)
+
+
+@dataclass
+class Evaluation:
+    """Everything the outputs are written from."""
+
+    test: Examples
+    config: EvaluateConfig
+    probs: np.ndarray
+    champion_probs: np.ndarray | None
+    decision: Decision
+    slices: list[dict[str, Any]]
+    mistakes: list[dict[str, Any]]
+    model_source: str
+    champion_source: str | None
+
+
+def _read_table(path: Path, source: str) -> tuple[pa.Table, dict[str, Any]]:
+    batches = list(iter_batches(path, name=source))
+    table = pa.Table.from_batches(batches) if batches else None
+    if table is None or table.num_rows == 0:
+        raise KfpNlpError(
+            f"the test set {source} has no rows; pass the test split written by prepare_dataset"
+        )
+    metadata = dataset_metadata(path) if detect_format(path, source) == "parquet" else {}
+    return table, metadata
+
+
+def _require_column(table: pa.Table, name: str, source: str) -> list:
+    if name not in table.column_names:
+        raise KfpNlpError(
+            f"the test set {source} has no {name!r} column (columns: "
+            f"{', '.join(table.column_names)}); pass a Dataset written by prepare_dataset"
+        )
+    column = table.column(name)
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        raise KfpNlpError(
+            f"the {name!r} column of {source} holds lists (multi-label data); evaluate_classifier "
+            "scores single-label classifiers only"
+        )
+    nulls = column.null_count
+    if nulls:
+        raise KfpNlpError(
+            f"the {name!r} column of {source} has {nulls} empty values; drop or fill those rows "
+            "(prepare_dataset does) and evaluate again"
+        )
+    return column.cast(pa.string()).to_pylist()
+
+
+@contextlib.contextmanager
+def model_folder(uri: str) -> Iterator[Path]:
+    """A local folder holding the model at `uri` (a local folder, or an S3 prefix copied to a
+    temporary folder for the duration of the block)."""
+    with tempfile.TemporaryDirectory(prefix="kfp-nlp-model-") as scratch:
+        yield download_dir(uri, Path(scratch))
+
+
+def read_test_set(path: Path, source: str = "") -> Examples:
+    """Read a test Dataset (Parquet from prepare_dataset, or any CSV/TSV/JSONL/Parquet table).
+
+    `source` names it in messages and the report (default: the path).
+    """
+    source = source or str(path)
+    table, metadata = _read_table(path, source)
+    texts = _require_column(table, TEXT, source)
+    names = _require_column(table, LABEL, source)
+    if metadata.get("multi_label"):
+        raise KfpNlpError(
+            f"the test set {source} is multi-label; evaluate_classifier scores single-label "
+            "classifiers only"
+        )
+    labels = list(metadata.get("labels") or sorted(set(names)))
+    unknown = sorted(set(names) - set(labels))
+    if unknown:
+        raise KfpNlpError(
+            f"the test set {source} has labels {unknown} that its metadata does not list "
+            f"({labels}); write the test split again with prepare_dataset"
+        )
+    declared = bool(metadata.get("labels"))
+    return Examples(table, texts, names, labels, declared, source)
+
+
+def load_model(model_dir: Path, config: EvaluateConfig, role: str) -> Classifier:
+    """Verify a model folder against its manifest and load it (single-label only)."""
+    verify_manifest(model_dir)
+    classifier = load_classifier(model_dir, config.max_length)
+    if classifier.multi_label:
+        raise KfpNlpError(
+            f"the {role} model in {model_dir} is multi-label; evaluate_classifier scores "
+            "single-label classifiers only"
+        )
+    return classifier
+
+
+def score(
+    classifier: Classifier, test: Examples, config: EvaluateConfig, model_dir: Path, role: str
+) -> np.ndarray:
+    """Probabilities on the test texts, columns in the test set's label order, rows summing to
+    one exactly (float64); NaN or infinite scores are an error."""
+    probs = predict_proba(classifier, test.texts, config.batch_size, config.precision)
+    broken = ~np.isfinite(probs).all(axis=1)
+    if broken.any():
+        raise KfpNlpError(
+            f"the {role} model in {model_dir} gave NaN or infinite probabilities for "
+            f"{int(broken.sum())} of {len(probs)} test texts (first: row "
+            f"{int(np.argmax(broken))}); its weights are broken: retrain it or pass another model"
+        )
+    columns = [classifier.labels.index(label) for label in test.labels]
+    aligned = probs[:, columns].astype(np.float64)
+    return aligned / aligned.sum(axis=1, keepdims=True)
+
+
+def _check_labels(classifier: Classifier, test: Examples, model_dir: Path, role: str) -> Examples:
+    """The test set, its label order completed from the challenger if it declared none."""
+    if set(classifier.labels) == set(test.labels):
+        return test
+    if role == "challenger" and not test.declared and set(test.labels) <= set(classifier.labels):
+        # A plain table without metadata: classes it lacks are absent, not a mismatch.
+        return replace(test, labels=sorted(classifier.labels))
+    if role == "champion":
+        raise KfpNlpError(
+            f"the champion in {model_dir} is a model for a different task (labels "
+            f"{sorted(classifier.labels)}, the test set's are {test.labels}); pass the model "
+            "now serving this task as the champion, or none"
+        )
+    raise KfpNlpError(
+        f"the model in {model_dir} predicts labels {sorted(classifier.labels)} but the test set "
+        f"{test.source} has labels {test.labels}; evaluate the model on a test split of the "
+        "data it was trained for"
+    )
+
+
+def _slice_values(test: Examples, column: str) -> list[str]:
+    if column in test.table.column_names:
+        values = test.table.column(column).cast(pa.string())
+        return [v if v is not None else "(missing)" for v in values.to_pylist()]
+    if column == TEXT_LENGTH_SLICE:
+        words = pc.utf8_split_whitespace(pa.array(test.texts)).to_pylist()
+        return [
+            next((name for bound, name in _LENGTH_BUCKETS if len(w) <= bound), "31+ words")
+            for w in words
+        ]
+    raise KfpNlpError(
+        f"slice column {column!r} is not in the test set {test.source} (columns: "
+        f"{', '.join(test.table.column_names)}); name an existing column or '{TEXT_LENGTH_SLICE}'"
+    )
+
+
+def _slice_rows(
+    test: Examples,
+    probs: np.ndarray,
+    champion_probs: np.ndarray | None,
+    config: EvaluateConfig,
+) -> list[dict[str, Any]]:
+    metric = config.headline_metric
+    rows = []
+    for column in config.slice_list:
+        values = np.array(_slice_values(test, column), dtype=object)
+        names, counts = np.unique(values, return_counts=True)
+        for value in names[np.argsort(-counts, kind="stable")][:MAX_SLICE_VALUES]:
+            mask = values == value
+            y, p = test.y_true[mask], probs[mask]
+            report = classification_report(y, p, test.labels, config.calibration_bins)
+            low, high = bootstrap_interval(
+                y,
+                p.argmax(axis=1),
+                len(test.labels),
+                metric,
+                config.bootstrap_resamples,
+                config.confidence,
+                config.seed,
+            )
+            row = {"column": column, "value": str(value), "n": int(mask.sum())}
+            row["values_in_column"] = len(names)
+            row |= {name: report[name] for name in SCALAR_METRICS}
+            row[f"{metric}_ci"] = [low, high]
+            if champion_probs is not None:
+                champion_cm = confusion_matrices(
+                    y, champion_probs[mask].argmax(axis=1), len(test.labels)
+                )
+                row[f"champion_{metric}"] = float(metric_from_confusion(champion_cm, metric))
+            rows.append(row)
+    return rows
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MISTAKE_CHARS else text[: MISTAKE_CHARS - 1] + "…"
+
+
+def _mistakes(test: Examples, probs: np.ndarray, count: int) -> list[dict[str, Any]]:
+    predicted = probs.argmax(axis=1)
+    confidence = probs.max(axis=1)
+    wrong = np.flatnonzero(predicted != test.y_true)
+    worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:count]
+    return [
+        {
+            "row": int(i),
+            "text": _shorten(test.texts[i]),
+            "label": test.labels[test.y_true[i]],
+            "predicted": test.labels[predicted[i]],
+            "confidence": float(confidence[i]),
+        }
+        for i in worst
+    ]
+
+
+def evaluate(
+    model_dir: Path,
+    test_path: Path,
+    config: EvaluateConfig,
+    champion_dir: Path | None = None,
+    model_source: str = "",
+    champion_source: str = "",
+    test_source: str = "",
+) -> Evaluation:
+    """Score the challenger (and champion) on the test set and decide approval.
+
+    Args:
+        model_dir: the challenger: a model folder written by finetune_classifier.
+        test_path: the test Dataset (Parquet from prepare_dataset).
+        config: metric, slice and gate settings.
+        champion_dir: the model now in production, if any (a local model folder).
+        model_source: how to name the challenger in the report (default: its folder).
+        champion_source: how to name the champion in the report (default: its folder).
+        test_source: how to name the test set in the report (default: its path).
+
+    Returns:
+        The evaluation; nothing has been written yet.
+    """
+    test = read_test_set(test_path, test_source)
+    # Fail on settings the test set cannot satisfy before spending time on scoring.
+    for column in config.slice_list:
+        _slice_values(test, column)
+    # Both models are loaded and checked before either is scored: a mismatch fails fast.
+    challenger = load_model(model_dir, config, "challenger")
+    test = _check_labels(challenger, test, model_dir, "challenger")
+    champion = None
+    if champion_dir is not None:
+        champion = load_model(champion_dir, config, "champion")
+        _check_labels(champion, test, champion_dir, "champion")
+    probs = score(challenger, test, config, model_dir, "challenger")
+    champion_probs = None
+    if champion is not None:
+        champion_probs = score(champion, test, config, champion_dir, "champion")
+    return assemble(
+        test,
+        config,
+        probs,
+        champion_probs,
+        model_source or str(model_dir),
+        (champion_source or str(champion_dir)) if champion_dir else None,
+    )
+
+
+def assemble(
+    test: Examples,
+    config: EvaluateConfig,
+    probs: np.ndarray,
+    champion_probs: np.ndarray | None,
+    model_source: str,
+    champion_source: str | None,
+) -> Evaluation:
+    """The evaluation of given predictions: gate decision, slices and mistakes."""
+    return Evaluation(
+        test=test,
+        config=config,
+        probs=probs,
+        champion_probs=champion_probs,
+        decision=decide(test.y_true, probs, test.labels, config, champion_probs),
+        slices=_slice_rows(test, probs, champion_probs, config),
+        mistakes=_mistakes(test, probs, config.mistakes_shown),
+        model_source=model_source,
+        champion_source=champion_source,
+    )
+
+
+def predictions_table(evaluation: Evaluation) -> pa.Table:
+    """One row per test example: its columns, the prediction, confidence and probabilities."""
+    test, labels = evaluation.test, evaluation.test.labels
+    predicted = evaluation.probs.argmax(axis=1)
+    columns = {
+        "predicted_label": pa.array([labels[i] for i in predicted], pa.string()),
+        "confidence": pa.array(evaluation.probs.max(axis=1)),
+        "correct": pa.array(predicted == test.y_true),
+        "probabilities": pa.array(list(evaluation.probs), pa.list_(pa.float64())),
+    }
+    if evaluation.champion_probs is not None:
+        champion = evaluation.champion_probs
+        columns["champion_predicted_label"] = pa.array(
+            [labels[i] for i in champion.argmax(axis=1)], pa.string()
+        )
+        columns["champion_probabilities"] = pa.array(list(champion), pa.list_(pa.float64()))
+    table = test.table.replace_schema_metadata(None)
+    for name, values in columns.items():
+        if name in table.column_names:
+            table = table.drop_columns(name)
+        table = table.append_column(name, values)
+    return table
+
+
+def summary(evaluation: Evaluation) -> dict[str, Any]:
+    """The evaluation as plain JSON-able data (no texts besides the listed mistakes)."""
+    decision = evaluation.decision
+    return {
+        "approved": decision.approved,
+        "reason": decision.reason,
+        "labels": evaluation.test.labels,
+        "test_source": evaluation.test.source,
+        "model_source": evaluation.model_source,
+        "champion_source": evaluation.champion_source,
+        "headline_interval": list(decision.headline_interval),
+        "checks": decision.checks,
+        "challenger": decision.challenger,
+        "champion": decision.champion,
+        "comparison": asdict(decision.comparison) if decision.comparison else None,
+        "slices": evaluation.slices,
+        "mistakes": evaluation.mistakes,
+    }
+
+
+def scalar_metrics(evaluation: Evaluation, config: EvaluateConfig) -> dict[str, float]:
+    """The headline numbers for the KFP Metrics artifact (undefined metrics are left out)."""
+    decision = evaluation.decision
+    metric = config.headline_metric
+    values: dict[str, float | None] = {k: decision.challenger[k] for k in SCALAR_METRICS}
+    values[f"{metric}_ci_low"], values[f"{metric}_ci_high"] = decision.headline_interval
+    if decision.comparison:
+        c = decision.comparison
+        values |= {f"champion_{metric}": c.champion, f"delta_{metric}": c.delta}
+        values |= {f"delta_{metric}_ci_low": c.delta_low, f"delta_{metric}_ci_high": c.delta_high}
+    values["approved"] = float(decision.approved)
+    return {k: float(v) for k, v in values.items() if v is not None}
+
+
+def write_outputs(
+    evaluation: Evaluation,
+    report_uri: str,
+    predictions_uri: str,
+    summary_uri: str | None = None,
+) -> None:
+    """Write the HTML report, the predictions Parquet and (optionally) the JSON summary.
+
+    Each is a local path or an S3 URI, and appears only once completely written.
+    """
+    html_text = render_report(evaluation)
+    facts = {
+        "labels": evaluation.test.labels,
+        "rows": len(evaluation.test.texts),
+        "split": "predictions",
+        "source_uri": evaluation.test.source,
+        "multi_label": False,
+    }
+    with atomic_output(predictions_uri) as staged:
+        write_parquet(predictions_table(evaluation), staged, encode_dataset_metadata(facts))
+    with atomic_output(report_uri) as staged:
+        staged.write_text(html_text, encoding="utf-8")
+    if summary_uri is not None:
+        with atomic_output(summary_uri) as staged:
+            staged.write_text(json.dumps(summary(evaluation), indent=2))

@@ -1,0 +1,170 @@
+"""The champion gate: may the challenger replace the model in production?
+
+A pure function over predictions. The challenger must meet every absolute threshold, and, when
+there is a champion, both models are scored on the same rows and the difference in the headline
+metric gets a paired bootstrap confidence interval: the challenger is approved only if the lower
+bound of (challenger - champion) is at least `-max_regression` (not worse beyond the allowed
+regression, with that confidence), or above 0 when `require_improvement` is set.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from components.evaluate.config import EvaluateConfig
+from components.evaluate.metrics import bootstrap_interval, classification_report
+
+
+@dataclass
+class Comparison:
+    """The headline metric of both models on the same rows, and the paired interval of the
+    difference (challenger - champion)."""
+
+    metric: str
+    challenger: float
+    champion: float
+    delta: float
+    delta_low: float
+    delta_high: float
+    required_low: float
+    passed: bool
+
+
+@dataclass
+class Decision:
+    """The gate's verdict with everything it was based on."""
+
+    approved: bool
+    reason: str
+    challenger: dict[str, Any]
+    headline_interval: tuple[float, float]
+    champion: dict[str, Any] | None = None
+    comparison: Comparison | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _threshold_checks(report: dict[str, Any], config: EvaluateConfig) -> list[dict[str, Any]]:
+    checks = []
+    for threshold in config.threshold_list:
+        observed = report[threshold.metric]
+        passed = observed is not None and threshold.passes(observed)
+        shown = "undefined on this test set" if observed is None else f"{observed:.4f}"
+        verdict = "meets" if passed else "fails"
+        detail = f"{threshold.metric} {shown} {verdict} {threshold.op} {threshold.value:g}"
+        checks.append(
+            {"check": str(threshold), "observed": observed, "passed": passed, "detail": detail}
+        )
+    return checks
+
+
+def _compare(
+    y_true: np.ndarray,
+    challenger_pred: np.ndarray,
+    champion_pred: np.ndarray,
+    challenger: dict[str, Any],
+    champion: dict[str, Any],
+    config: EvaluateConfig,
+) -> Comparison:
+    metric = config.headline_metric
+    low, high = bootstrap_interval(
+        y_true,
+        challenger_pred,
+        len(challenger["per_class"]),
+        metric,
+        config.bootstrap_resamples,
+        config.confidence,
+        config.seed,
+        baseline_pred=champion_pred,
+    )
+    required = 0.0 if config.require_improvement else -config.max_regression
+    # Strictly above 0 when an improvement is required; at least -max_regression otherwise.
+    passed = low > required if config.require_improvement else low >= required
+    return Comparison(
+        metric=metric,
+        challenger=challenger[metric],
+        champion=champion[metric],
+        delta=challenger[metric] - champion[metric],
+        delta_low=low,
+        delta_high=high,
+        required_low=required,
+        passed=passed,
+    )
+
+
+def _comparison_detail(c: Comparison, config: EvaluateConfig) -> str:
+    level = f"{config.confidence:.0%}"
+    interval = f"{c.delta:+.4f} ({level} CI {c.delta_low:+.4f} to {c.delta_high:+.4f})"
+    if config.require_improvement:
+        need = "a lower bound above 0 (require_improvement)"
+    else:
+        need = f"a lower bound of at least {c.required_low:+.4f} (max_regression)"
+    verdict = "meets" if c.passed else "fails"
+    return f"{c.metric} vs champion {interval} {verdict} {need}"
+
+
+def decide(
+    y_true: np.ndarray,
+    challenger_probs: np.ndarray,
+    labels: list[str],
+    config: EvaluateConfig,
+    champion_probs: np.ndarray | None = None,
+) -> Decision:
+    """Score the challenger (and the champion, on the same rows) and decide approval.
+
+    Args:
+        y_true: class ids of the test rows (index into `labels`).
+        challenger_probs: the challenger's probabilities, shape (n, len(labels)).
+        labels: class names, in column order.
+        config: thresholds, headline metric, allowed regression and bootstrap settings.
+        champion_probs: the champion's probabilities on the same rows, if there is a champion.
+
+    Returns:
+        The decision, its one-line reason, and the reports it was based on.
+    """
+    metric = config.headline_metric
+    challenger = classification_report(y_true, challenger_probs, labels, config.calibration_bins)
+    challenger_pred = challenger_probs.argmax(axis=1)
+    interval = bootstrap_interval(
+        y_true,
+        challenger_pred,
+        len(labels),
+        metric,
+        config.bootstrap_resamples,
+        config.confidence,
+        config.seed,
+    )
+    checks = _threshold_checks(challenger, config)
+    champion = comparison = None
+    if champion_probs is not None:
+        champion = classification_report(y_true, champion_probs, labels, config.calibration_bins)
+        comparison = _compare(
+            y_true, challenger_pred, champion_probs.argmax(axis=1), challenger, champion, config
+        )
+        checks.append(
+            {
+                "check": "champion",
+                "observed": comparison.delta_low,
+                "passed": comparison.passed,
+                "detail": _comparison_detail(comparison, config),
+            }
+        )
+    approved = all(check["passed"] for check in checks)
+    if not checks:
+        reason = (
+            f"approved: no thresholds and no champion; {metric} {challenger[metric]:.4f} "
+            f"({config.confidence:.0%} CI {interval[0]:.4f} to {interval[1]:.4f})"
+        )
+    elif approved:
+        reason = "approved: " + "; ".join(check["detail"] for check in checks)
+    else:
+        reason = "rejected: " + "; ".join(c["detail"] for c in checks if not c["passed"])
+    return Decision(
+        approved=approved,
+        reason=reason,
+        challenger=challenger,
+        headline_interval=interval,
+        champion=champion,
+        comparison=comparison,
+        checks=checks,
+    )

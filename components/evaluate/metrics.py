@@ -1,0 +1,219 @@
+"""Classification metrics as pure functions over labels and predicted probabilities.
+
+Every number matches scikit-learn's on the same predictions (the unit tests compare them), with
+one deliberate difference: a metric that is undefined on the data (recall of a class the test set
+does not contain, ROC-AUC when only one class is present) is `None`, never a 0.0 that could pass a
+gate. Averages over classes (macro and weighted F1, ROC-AUC, PR-AUC) run over the classes the test
+set contains, as scikit-learn's do when given those classes as `labels`; the classes left out are
+listed under `absent_classes`.
+
+The count-based metrics (accuracy, micro, macro and weighted F1) are computed from confusion
+matrices with numpy, so that thousands of bootstrap resamples cost one vectorised pass instead of
+thousands of scikit-learn calls (see `benchmarks/evaluate_bootstrap.py`).
+"""
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+# The metrics a gate can compare with a bootstrap confidence interval: all are functions of the
+# confusion matrix alone.
+HEADLINE_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1")
+# Metrics for which lower is better; every other metric is better when higher.
+LOWER_IS_BETTER = ("log_loss", "brier", "ece")
+# Every single-number metric of a report, in the order reports list them.
+SCALAR_METRICS = (*HEADLINE_METRICS, "roc_auc", "pr_auc", *LOWER_IS_BETTER)
+# Resampled row indices held in memory at once (int64: 16 MB), whatever the test set's size.
+_BOOTSTRAP_CELLS = 2_000_000
+
+
+def confusion_matrices(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Confusion matrices (rows: true class, columns: predicted class) for the last axis.
+
+    `y_true` and `y_pred` have the same shape `(..., n)`; the result has shape
+    `(..., n_classes, n_classes)`, one matrix per leading index (one per bootstrap resample).
+    """
+    lead = y_true.shape[:-1]
+    groups = int(np.prod(lead)) if lead else 1
+    cell = y_true.reshape(groups, -1) * n_classes + y_pred.reshape(groups, -1)
+    offsets = np.arange(groups)[:, None] * n_classes * n_classes
+    counts = np.bincount((cell + offsets).ravel(), minlength=groups * n_classes * n_classes)
+    return counts.reshape(*lead, n_classes, n_classes)
+
+
+def _f1_per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class F1 (NaN where the class is absent from y_true) and support, for (..., k, k)."""
+    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(float)
+    support = cm.sum(axis=-1).astype(float)
+    predicted = cm.sum(axis=-2).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(support > 0, 2 * tp / (support + predicted), np.nan)
+    return f1, support
+
+
+def metric_from_confusion(cm: np.ndarray, name: str) -> np.ndarray:
+    """A headline metric for each confusion matrix in `cm` (shape (..., k, k))."""
+    tp = np.diagonal(cm, axis1=-2, axis2=-1).sum(axis=-1).astype(float)
+    total = cm.sum(axis=(-2, -1)).astype(float)
+    if name in ("accuracy", "micro_f1"):
+        # For single-label data micro-averaged F1 over all classes equals accuracy.
+        return tp / total
+    f1, support = _f1_per_class(cm)
+    present = support > 0
+    if name == "macro_f1":
+        return np.where(present, f1, 0.0).sum(axis=-1) / present.sum(axis=-1)
+    if name == "weighted_f1":
+        return np.where(present, f1 * support, 0.0).sum(axis=-1) / support.sum(axis=-1)
+    raise ValueError(f"{name!r} is not one of {HEADLINE_METRICS}")
+
+
+def _defined(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _per_class(cm: np.ndarray, labels: list[str]) -> list[dict[str, Any]]:
+    tp = np.diagonal(cm).astype(float)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    rows = []
+    for i, label in enumerate(labels):
+        precision = tp[i] / predicted[i] if predicted[i] else None
+        recall = tp[i] / support[i] if support[i] else None
+        f1 = 2 * tp[i] / (support[i] + predicted[i]) if support[i] else None
+        rows.append(
+            {
+                "label": label,
+                "precision": _defined(precision),
+                "recall": _defined(recall),
+                "f1": _defined(f1),
+                "support": int(support[i]),
+                "predicted": int(predicted[i]),
+            }
+        )
+    return rows
+
+
+def _ranking_scores(y_true: np.ndarray, probs: np.ndarray, per_class: list[dict]) -> None:
+    """Add one-vs-rest ROC-AUC and PR-AUC (average precision) to each class where defined."""
+    n = len(y_true)
+    for i, row in enumerate(per_class):
+        positives = row["support"]
+        defined = 0 < positives < n
+        target = y_true == i
+        row["roc_auc"] = float(roc_auc_score(target, probs[:, i])) if defined else None
+        row["pr_auc"] = float(average_precision_score(target, probs[:, i])) if defined else None
+
+
+def _mean_defined(values: list[float | None]) -> float | None:
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
+def log_loss(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true class, clipped as scikit-learn clips."""
+    eps = np.finfo(probs.dtype).eps
+    clipped = np.clip(probs[np.arange(len(y_true)), y_true], eps, 1 - eps)
+    return float(-np.log(clipped).mean())
+
+
+def brier_score(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Mean squared distance between the probabilities and the one-hot truth.
+
+    Summed over classes for multi-class data; for two classes, scikit-learn's binary form (the
+    squared error of the positive class's probability alone, half the summed form).
+    """
+    onehot = np.eye(probs.shape[1])[y_true]
+    summed = float(((probs - onehot) ** 2).sum(axis=1).mean())
+    return summed / 2 if probs.shape[1] == 2 else summed
+
+
+def calibration_bins(y_true: np.ndarray, probs: np.ndarray, bins: int) -> dict[str, list]:
+    """Top-label reliability: per equal-width confidence bin, mean confidence, accuracy, count.
+
+    Bin b holds confidences in (b/bins, (b+1)/bins]; the first bin also holds exactly 0.
+    """
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == y_true).astype(float)
+    index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    count = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(index, weights=confidence, minlength=bins) / count
+        accuracy = np.bincount(index, weights=correct, minlength=bins) / count
+    return {
+        "lower": [b / bins for b in range(bins)],
+        "upper": [(b + 1) / bins for b in range(bins)],
+        "confidence": [_defined(v) for v in mean_conf],
+        "accuracy": [_defined(v) for v in accuracy],
+        "count": [int(c) for c in count],
+    }
+
+
+def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
+    """Top-label ECE: the count-weighted mean gap between confidence and accuracy per bin."""
+    table = calibration_bins(y_true, probs, bins)
+    gaps = [
+        n * abs(c - a)
+        for n, c, a in zip(table["count"], table["confidence"], table["accuracy"], strict=True)
+        if n
+    ]
+    return float(sum(gaps) / len(y_true))
+
+
+def bootstrap_interval(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    n_classes: int,
+    metric: str,
+    resamples: int,
+    confidence: float,
+    seed: int,
+    baseline_pred: np.ndarray | None = None,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of `metric`, or of metric(y_pred) - metric(baseline_pred).
+
+    With `baseline_pred`, both predictions are scored on the same resampled rows (a paired
+    bootstrap), so the interval reflects the difference between the models and not the
+    difficulty of each resample.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    chunk = max(1, _BOOTSTRAP_CELLS // n)
+    stats = []
+    for start in range(0, resamples, chunk):
+        # Drawn in chunks, the indices are the same stream as one resample at a time.
+        rows = rng.integers(0, n, size=(min(chunk, resamples - start), n))
+        truth = y_true[rows]
+        value = metric_from_confusion(confusion_matrices(truth, y_pred[rows], n_classes), metric)
+        if baseline_pred is not None:
+            base_cm = confusion_matrices(truth, baseline_pred[rows], n_classes)
+            value = value - metric_from_confusion(base_cm, metric)
+        stats.append(value)
+    alpha = 1 - confidence
+    low, high = np.quantile(np.concatenate(stats), [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def classification_report(
+    y_true: np.ndarray, probs: np.ndarray, labels: list[str], bins: int = 15
+) -> dict[str, Any]:
+    """Every metric for single-label predictions: `y_true` class ids, `probs` shape (n, k)."""
+    k = len(labels)
+    y_pred = probs.argmax(axis=1)
+    cm = confusion_matrices(y_true, y_pred, k)
+    per_class = _per_class(cm, labels)
+    _ranking_scores(y_true, probs, per_class)
+    present = [row for row in per_class if row["support"]]
+    return {
+        "n": len(y_true),
+        **{name: float(metric_from_confusion(cm, name)) for name in HEADLINE_METRICS},
+        "roc_auc": _mean_defined([row["roc_auc"] for row in present]),
+        "pr_auc": _mean_defined([row["pr_auc"] for row in present]),
+        "log_loss": log_loss(y_true, probs),
+        "brier": brier_score(y_true, probs),
+        "ece": expected_calibration_error(y_true, probs, bins),
+        "per_class": per_class,
+        "confusion_matrix": cm.tolist(),
+        "calibration": calibration_bins(y_true, probs, bins),
+        "absent_classes": [row["label"] for row in per_class if not row["support"]],
+    }

@@ -1,0 +1,1 @@
+"""Pipelines composed from kfp-nlp components, and the `kfp-nlp` command line."""

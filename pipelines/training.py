@@ -1,0 +1,221 @@
+"""text_classifier_training: a labelled text table in, a gated, deployed classifier out.
+
+prepare_dataset -> finetune_classifier -> evaluate_classifier (against the registry's champion,
+when there is one) -> only if approved: register the model, deploy it to KServe, and move the
+champion alias to it.
+"""
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from kfp import dsl, kubernetes
+from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model
+
+from components.deploy.component import deploy_inference_service
+from components.evaluate.component import evaluate_classifier
+from components.finetune.component import finetune_classifier
+from components.prepare.component import prepare_dataset
+from components.registry.component import promote_champion, register_model, resolve_model
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Compile-time settings for where the fine-tuning step runs on the cluster."""
+
+    gpu: bool = False
+    gpu_node_selector: str = ""  # "label=value", e.g. "node.kubernetes.io/instance-type=g5.xlarge"
+
+
+def _resources(task: Any, cpu: str, memory: str) -> Any:
+    return (
+        task.set_cpu_request(cpu)
+        .set_cpu_limit(cpu)
+        .set_memory_request(memory)
+        .set_memory_limit(memory)
+    )
+
+
+def _retry_s3(task: Any) -> Any:
+    """Object stores hiccup: retry steps that read or write S3, backing off."""
+    return task.set_retry(num_retries=3, backoff_duration="30s", backoff_factor=2.0)
+
+
+def _on_gpu(task: Any, settings: ClusterSettings) -> None:
+    task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+    kubernetes.add_toleration(task, key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+    if settings.gpu_node_selector:
+        key, _, value = settings.gpu_node_selector.partition("=")
+        kubernetes.add_node_selector(task, label_key=key, label_value=value)
+
+
+@dsl.pipeline(name="release-if-approved")
+def release_if_approved(
+    approved: bool,
+    model: Input[Model],
+    registry_uri: str,
+    model_name: str,
+    serving_namespace: str,
+    deploy_dry_run: bool,
+):
+    """Register the model, deploy it, and make it the champion, only when the gate approved it.
+
+    A nested pipeline so that the condition reads a parameter: this runs the same way on a
+    cluster and under kfp.local, which can only branch on parameters and `Output` outputs.
+    The champion alias moves last, after the deployment succeeded.
+    """
+    with dsl.If(approved == True):  # noqa: E712 - a KFP condition, not a Python comparison
+        registered = register_model(model=model, registry_root=registry_uri, model_name=model_name)
+        _retry_s3(registered.set_display_name("Register model").set_caching_options(False))
+        deployed = deploy_inference_service(
+            model=model, name=model_name, namespace=serving_namespace, dry_run=deploy_dry_run
+        )
+        deployed.set_display_name("Deploy to KServe").set_caching_options(False)
+        promoted = promote_champion(
+            registry_root=registry_uri,
+            model_name=model_name,
+            version=registered.outputs["version"],
+        ).after(deployed)
+        _retry_s3(promoted.set_display_name("Promote to champion").set_caching_options(False))
+
+
+class TrainingOutputs(NamedTuple):
+    model: Model
+    training_metrics: Metrics
+    training_curves: HTML
+    evaluation_metrics: Metrics
+    evaluation_report: HTML
+    predictions: Dataset
+    data_report: Markdown
+    data_metrics: Metrics
+    approved: bool
+    reason: str
+
+
+def make_training_pipeline(settings: ClusterSettings = ClusterSettings()) -> Any:
+    """Build the training pipeline for the given cluster settings."""
+
+    @dsl.pipeline(
+        name="text-classifier-training",
+        description="Prepare a labelled text table, fine-tune a transformer classifier, evaluate "
+        "it against the champion and, if approved, register it as the new champion.",
+    )
+    def text_classifier_training(
+        data_uri: str,
+        registry_uri: str,
+        model_name: str = "text-classifier",
+        text_column: str = "text",
+        label_column: str = "label",
+        group_column: str = "",
+        time_column: str = "",
+        base_model_uri: str = "",
+        epochs: int = 3,
+        learning_rate: float = 5e-5,
+        batch_size: int = 32,
+        max_length: int = 128,
+        precision: str = "auto",
+        num_workers: int = 1,
+        checkpoint_uri: str = "",
+        thresholds: str = "macro_f1>=0.5",
+        max_regression: float = 0.01,
+        slice_columns: str = "text_length",
+        serving_namespace: str = "kubeflow-user",
+        deploy_dry_run: bool = True,
+        seed: int = 42,
+    ) -> TrainingOutputs:
+        """Train a text classifier on a table of labelled texts and release it if it is better.
+
+        Args:
+            data_uri: The labelled table: s3://bucket/key or a local path; CSV, TSV, JSON Lines
+                or Parquet (gzip allowed).
+            registry_uri: Model registry root (s3:// prefix or folder); its champion is the
+                model to beat, and an approved model becomes the new champion.
+            model_name: Name of the model in the registry.
+            text_column: Column holding the text.
+            label_column: Column holding the label.
+            group_column: Optional column (e.g. customer id) whose rows must stay in one split.
+            time_column: Optional timestamp column: split by time instead of at random.
+            base_model_uri: Hugging Face model folder or s3:// prefix to fine-tune; empty uses
+                the bundled all-MiniLM-L6-v2.
+            epochs: Passes over the training data.
+            learning_rate: Peak learning rate.
+            batch_size: Examples per batch.
+            max_length: Longest tokenised text; longer texts are truncated.
+            precision: auto, fp32, bf16 or fp16 (auto uses bf16 where the hardware runs it).
+            num_workers: Data-parallel training processes on the node.
+            checkpoint_uri: s3:// prefix or folder for resumable checkpoints; empty disables.
+            thresholds: Absolute gate, e.g. "macro_f1>=0.8,ece<=0.1".
+            max_regression: Largest drop in macro-F1 against the champion still approved.
+            slice_columns: Columns to report metrics by (text_length is built in).
+            serving_namespace: Kubernetes namespace of the InferenceService named model_name.
+            deploy_dry_run: Only render the InferenceService (kept as an artifact); set false on
+                a cluster with KServe to create or patch it.
+            seed: Seed for the split and the training run.
+        """
+        prepared = prepare_dataset(
+            source_uri=data_uri,
+            text_columns=[text_column],
+            label_column=label_column,
+            group_column=group_column,
+            time_column=time_column,
+            seed=seed,
+        )
+        _retry_s3(_resources(prepared.set_display_name("Prepare data"), "2", "8Gi"))
+
+        champion = resolve_model(registry_root=registry_uri, model_name=model_name)
+        # The champion can change between runs, so its lookup is never served from the cache.
+        _retry_s3(champion.set_display_name("Find champion").set_caching_options(False))
+
+        trained = finetune_classifier(
+            train=prepared.outputs["train"],
+            validation=prepared.outputs["validation"],
+            base_model=base_model_uri,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            max_length=max_length,
+            precision=precision,
+            num_workers=num_workers,
+            checkpoint_uri=checkpoint_uri,
+            seed=seed,
+        )
+        _retry_s3(_resources(trained.set_display_name("Fine-tune"), "4", "16Gi"))
+        if settings.gpu:
+            _on_gpu(trained, settings)
+
+        evaluated = evaluate_classifier(
+            model=trained.outputs["model"],
+            test=prepared.outputs["test"],
+            champion_uri=champion.outputs["uri"],
+            thresholds=thresholds,
+            max_regression=max_regression,
+            slice_columns=slice_columns,
+            seed=seed,
+        )
+        _retry_s3(_resources(evaluated.set_display_name("Evaluate and gate"), "2", "8Gi"))
+
+        release_if_approved(
+            approved=evaluated.outputs["approved"],
+            model=trained.outputs["model"],
+            registry_uri=registry_uri,
+            model_name=model_name,
+            serving_namespace=serving_namespace,
+            deploy_dry_run=deploy_dry_run,
+        ).set_display_name("Release if approved")
+
+        return TrainingOutputs(
+            model=trained.outputs["model"],
+            training_metrics=trained.outputs["metrics"],
+            training_curves=trained.outputs["training_curves"],
+            evaluation_metrics=evaluated.outputs["metrics"],
+            evaluation_report=evaluated.outputs["report"],
+            predictions=evaluated.outputs["predictions"],
+            data_report=prepared.outputs["report"],
+            data_metrics=prepared.outputs["metrics"],
+            approved=evaluated.outputs["approved"],
+            reason=evaluated.outputs["reason"],
+        )
+
+    return text_classifier_training
+
+
+text_classifier_training = make_training_pipeline()
