@@ -1,13 +1,14 @@
 """Batch prediction rows/s and peak memory: ours against a transformers pipeline, two sizes.
 
-    python -m benchmarks.batch_predict [--model-dir MODEL] [--rows 4000 16000]
+    python -m benchmarks.batch_predict [--model-dir MODEL] [--rows 1000 4000]
 
 The same Parquet table of sample replies is scored by `components.batch_predict` (streamed
-chunks, length-sorted batches of 64, bf16 autocast where the CPU has it) and by
+chunks, length-sorted batches of 64; PyTorch fp32, and the int8 ONNX export) and by
 `transformers.pipeline("text-classification")` with batch_size=32 over the table read with
 pandas. Each run is its own process, so its peak resident memory (ru_maxrss) is its own. Two
-table sizes show whether peak memory grows with the table. Without --model-dir, a small MiniLM
-classifier is trained first (benchmarks.small_classifier).
+table sizes show whether peak memory grows with the table. --model-dir takes an export_onnx
+output; without it, a small MiniLM classifier is trained (benchmarks.small_classifier) and
+exported first.
 """
 
 import argparse
@@ -24,15 +25,19 @@ import pyarrow as pa
 from benchmarks.small_classifier import train
 from components.common.tables import write_parquet
 from components.sample_data import generate
+from components.serve.config import ExportConfig
+from components.serve.onnx_export import export_onnx
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_ours(table: str, model_dir: str, output: str) -> int:
+def run_ours(table: str, model_dir: str, output: str, backend: str) -> int:
     from components.batch_predict.config import BatchPredictConfig
     from components.batch_predict.predict import batch_predict
 
-    config = BatchPredictConfig(text_column="reply_text", id_columns=["message_id"])
+    config = BatchPredictConfig(
+        text_column="reply_text", id_columns=["message_id"], backend=backend
+    )
     return batch_predict(table, model_dir, output, config).rows
 
 
@@ -52,7 +57,10 @@ def run_baseline(table: str, model_dir: str, output: str) -> int:
 def measure(which: str, table: str, model_dir: str, output: str) -> None:
     """Run one side in this process and print its time, rows and peak memory as JSON."""
     begin = time.perf_counter()
-    rows = (run_ours if which == "ours" else run_baseline)(table, model_dir, output)
+    if which == "baseline":
+        rows = run_baseline(table, model_dir, output)
+    else:
+        rows = run_ours(table, model_dir, output, backend=which.removeprefix("ours-"))
     seconds = time.perf_counter() - begin
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"rows": rows, "seconds": seconds, "peak_mib": peak_mib}))
@@ -68,14 +76,18 @@ def spawn(which: str, table: Path, model_dir: Path, output: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path)
-    parser.add_argument("--rows", type=int, nargs="+", default=[4000, 16000])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1000, 4000])
     parser.add_argument("--measure", nargs=4, metavar=("WHICH", "TABLE", "MODEL", "OUTPUT"))
     args = parser.parse_args(argv)
     if args.measure:
         measure(*args.measure)
         return
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
-    model_dir = args.model_dir or train(work).model_dir
+    model_dir = args.model_dir
+    if model_dir is None:
+        built = train(work)
+        model_dir = work / "model-onnx"
+        export_onnx(str(built.model_dir), model_dir, str(built.test_path), ExportConfig())
     print("| rows | scorer | rows/s | vs baseline | peak MiB |")
     print("|---:|---|---:|---:|---:|")
     for rows in args.rows:
@@ -83,8 +95,11 @@ def main(argv: list[str] | None = None) -> None:
         table = work / f"replies-{rows}.parquet"
         write_parquet(pa.Table.from_pandas(frame, preserve_index=False), table)
         baseline = spawn("baseline", table, model_dir, work / f"baseline-{rows}.parquet")
-        ours = spawn("ours", table, model_dir, work / f"ours-{rows}.parquet")
-        for name, result in (("transformers pipeline, batch 32", baseline), ("ours", ours)):
+        results = {"transformers pipeline, batch 32": baseline}
+        for backend in ("pytorch", "onnx"):
+            output = work / f"ours-{backend}-{rows}.parquet"
+            results[f"ours, {backend}"] = spawn(f"ours-{backend}", table, model_dir, output)
+        for name, result in results.items():
             speed = result["rows"] / result["seconds"]
             ratio = speed / (baseline["rows"] / baseline["seconds"])
             print(f"| {rows} | {name} | {speed:.0f} | {ratio:.2f}x | {result['peak_mib']:.0f} |")

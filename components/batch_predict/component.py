@@ -18,7 +18,7 @@ def batch_predict(
     chunk_rows: int = 4096,
     batch_size: int = 64,
     max_length: int = 128,
-    precision: str = "auto",
+    precision: str = "fp32",
     backend: str = "pytorch",
     onnx_file: str = "onnx/model_int8.onnx",
     parts_uri: str = "",
@@ -37,7 +37,7 @@ def batch_predict(
         chunk_rows: Rows per committed chunk, the unit of resuming.
         batch_size: Texts per forward pass.
         max_length: Tokens kept per text.
-        precision: auto (bf16 where the CPU has it), fp32 or bf16.
+        precision: fp32, bf16, or auto (bf16 where the CPU has it).
         backend: pytorch, or onnx for a model exported by export_onnx.
         onnx_file: ONNX file inside the model folder, for the onnx backend.
         parts_uri: Folder or s3:// prefix for chunk files; set an s3:// prefix so a retried

@@ -23,8 +23,10 @@ class BatchPredictConfig:
     )
     batch_size: int = field(default=64, metadata={"help": "texts per forward pass"})
     max_length: int = field(default=128, metadata={"help": "tokens kept per text"})
+    # fp32 by default: bf16 kernels are compiled per (batch, length) shape, and on the tables
+    # measured here that cost more than bf16 saved (benchmarks/batch_predict.py).
     precision: str = field(
-        default="auto", metadata={"help": "auto (bf16 where the CPU has it), fp32 or bf16"}
+        default="fp32", metadata={"help": "fp32, bf16, or auto (bf16 where the CPU has it)"}
     )
     backend: str = field(default="pytorch", metadata={"help": "pytorch or onnx"})
     onnx_file: str = field(

@@ -24,7 +24,9 @@ from kubernetes.client import (
     V1ContainerPort,
     V1EmptyDirVolumeSource,
     V1EnvVar,
+    V1HTTPGetAction,
     V1ObjectMeta,
+    V1Probe,
     V1ResourceRequirements,
     V1SeccompProfile,
     V1SecurityContext,
@@ -79,6 +81,11 @@ def our_server(config: DeployConfig, storage_uri: str) -> V1Container:
         # KServe's storage initializer downloads STORAGE_URI to /mnt/models for custom containers.
         env=[V1EnvVar(name="STORAGE_URI", value=storage_uri), *_scratch_env()],
         ports=[V1ContainerPort(container_port=HTTP_PORT, protocol="TCP")],
+        # The server answers at once but the model is ready only once its weights are loaded.
+        readiness_probe=V1Probe(
+            http_get=V1HTTPGetAction(path=f"/v2/models/{config.name}/ready", port=HTTP_PORT),
+            period_seconds=5,
+        ),
         resources=resources(config),
         security_context=security_context(),
         volume_mounts=[V1VolumeMount(name=SCRATCH_VOLUME, mount_path=SCRATCH)],

@@ -89,6 +89,7 @@ def test_predictor_runs_our_server_on_the_model_restricted():
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     assert container["volumeMounts"] == [{"mountPath": "/tmp", "name": "scratch"}]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/models/intents/ready"
     assert predictor["volumes"] == [{"emptyDir": {}, "name": "scratch"}]
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
 
