@@ -201,7 +201,10 @@ def test_the_predictor_serves_our_pinned_image_from_s3(
     assert not container["image"].endswith(":latest")
     assert container["command"] + container["args"] == [
         *("python", "-m", "components.serve", "--model-dir", "/mnt/models"),
+        *("--model-name", "reply-intents", "--host", "0.0.0.0"),
     ]
+    # Ready only once the model is loaded: the model's own endpoint, not the server's.
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/models/reply-intents/ready"
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["STORAGE_URI"].startswith(f"s3://kfp-nlp-{overlay}-models/registry/")
     serving = one(objects, "ServiceAccount", predictor["serviceAccountName"])
