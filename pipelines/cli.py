@@ -20,7 +20,14 @@ from pipelines import schedule, submit
 
 PIPELINE_NAMES = ("text_classifier_training", "batch_scoring")
 COMPILED_DIR = Path(__file__).parent / "compiled"
-DEMO_PARAMS = {"text_column": "reply_text", "label_column": "intent", "group_column": "customer_id"}
+# The demo keeps its own model name, so a user's first run on their own table (default model
+# name, same local registry) never meets the demo's champion.
+DEMO_PARAMS = {
+    "model_name": "demo-reply-intents",
+    "text_column": "reply_text",
+    "label_column": "intent",
+    "group_column": "customer_id",
+}
 
 
 def pipelines(settings: Any = None) -> dict[str, Any]:
@@ -192,8 +199,10 @@ def all_components() -> list[Any]:
     from components.prepare.component import prepare_dataset
     from components.registry.component import promote_champion, register_model, resolve_model
     from components.serve.component import export_onnx
+    from components.snapshot.component import snapshot_source
 
     return [
+        snapshot_source,
         prepare_dataset,
         finetune_classifier,
         evaluate_classifier,

@@ -1,4 +1,10 @@
-"""How tasks run on a cluster: resources, retries, GPUs and S3 credentials, set in one place."""
+"""How tasks run on a cluster: resources, retries, GPUs and S3 credentials, set in one place.
+
+Retries: only a step that a node can take away mid-run and that resumes where it stopped gets
+KFP-level retries (`resumable`: fine-tuning, which checkpoints). Every other step's failures are
+deterministic (bad input, a failed rollout that already rolled back) and would only repeat;
+transient S3 errors are retried inside each step by boto3.
+"""
 
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +33,7 @@ def resources(task: Any, cpu: str, memory: str) -> Any:
 
 
 def touches_s3(task: Any, settings: ClusterSettings) -> Any:
-    """Object stores hiccup: retry with backoff; and mount the S3 secret when one is named."""
-    task.set_retry(num_retries=3, backoff_duration="30s", backoff_factor=2.0)
+    """Mount the S3 secret when one is named (boto3 retries transient S3 errors in the step)."""
     if settings.s3_secret:
         kubernetes.use_secret_as_env(
             task,
@@ -37,6 +42,12 @@ def touches_s3(task: Any, settings: ClusterSettings) -> Any:
             optional=True,
         )
     return task
+
+
+def resumable(task: Any) -> Any:
+    """Retry a step that resumes from its own checkpoint: a preempted node or an evicted pod
+    costs the work since the last checkpoint, not the whole step."""
+    return task.set_retry(num_retries=3, backoff_duration="60s", backoff_factor=2.0)
 
 
 def on_gpu(task: Any, settings: ClusterSettings) -> Any:

@@ -48,8 +48,12 @@ def make_scoring_pipeline(settings: ClusterSettings | None = None) -> Any:
             )
             champion.set_display_name("Find champion").set_caching_options(False)
             touches_s3(champion, settings)
+            # The registered version itself, read where it is: resolving copies nothing.
+            registered = dsl.importer(
+                artifact_uri=champion.outputs["uri"], artifact_class=Model, reimport=False
+            )
             from_registry = batch_predict(
-                model=champion.outputs["model"],
+                model=registered.output,
                 input_uri=input_uri,
                 output_uri=output_uri,
                 text_column=text_column,

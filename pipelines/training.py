@@ -1,8 +1,12 @@
 """text_classifier_training: a labelled text table in, a gated, deployed classifier out.
 
-prepare_dataset -> finetune_classifier -> evaluate_classifier (against the registry's champion,
-when there is one) -> only if approved: register the model, deploy it to KServe, and move the
-champion alias to it.
+snapshot_source (pin the table's and base model's content) -> prepare_dataset -> resolve_model
+(the registry's champion, checked against this data's labels) -> finetune_classifier ->
+evaluate_classifier (against the champion, when there is one) -> only if approved: register the
+model, deploy the registered version to KServe, and move the champion alias to it.
+
+Caching: the snapshot and champion steps never cache; prepare, fine-tune and evaluate do, keyed
+by the content fingerprints, so a recurring run on unchanged data is a series of cache hits.
 """
 
 from typing import Any, NamedTuple
@@ -15,7 +19,8 @@ from components.evaluate.component import evaluate_classifier
 from components.finetune.component import finetune_classifier
 from components.prepare.component import prepare_dataset
 from components.registry.component import promote_champion, register_model, resolve_model
-from pipelines.cluster import ClusterSettings, on_gpu, resources, touches_s3
+from components.snapshot.component import snapshot_source
+from pipelines.cluster import ClusterSettings, on_gpu, resources, resumable, touches_s3
 
 
 class TrainingOutputs(NamedTuple):
@@ -57,7 +62,10 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             registered.set_display_name("Register model").set_caching_options(False)
             touches_s3(registered, settings)
             deployed = deploy_inference_service(
-                model=model, name=model_name, namespace=serving_namespace, dry_run=deploy_dry_run
+                model_uri=registered.outputs["uri"],
+                name=model_name,
+                namespace=serving_namespace,
+                dry_run=deploy_dry_run,
             )
             deployed.set_display_name("Deploy to KServe").set_caching_options(False)
             touches_s3(deployed, settings)
@@ -104,7 +112,8 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
                 or Parquet (gzip allowed).
             registry_uri: Model registry root (s3:// prefix or folder); its champion is the
                 model to beat, and an approved model becomes the new champion.
-            model_name: Name of the model in the registry.
+            model_name: Name of the model in the registry; one name per task (labels): a
+                champion for other labels stops the run before fine-tuning.
             text_column: Column holding the text.
             label_column: Column holding the label.
             group_column: Optional column (e.g. customer id) whose rows must stay in one split.
@@ -117,7 +126,9 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             max_length: Longest tokenised text; longer texts are truncated.
             precision: auto, fp32, bf16 or fp16 (auto uses bf16 where the hardware runs it).
             num_workers: Data-parallel training processes on the node.
-            checkpoint_uri: s3:// prefix or folder for resumable checkpoints; empty disables.
+            checkpoint_uri: s3:// prefix or folder for resumable checkpoints; empty keeps them
+                beside the fine-tuned model under the pipeline root (a retried fine-tune resumes
+                from them) and removes them after success.
             thresholds: Absolute gate, e.g. "macro_f1>=0.8,ece<=0.1".
             max_regression: Largest drop in macro-F1 against the champion still approved.
             slice_columns: Columns to report metrics by (text_length is built in).
@@ -126,8 +137,15 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
                 a cluster with KServe to create or patch it.
             seed: Seed for the split and the training run.
         """
+        # Content identities, never cached: they key the cached steps that read these locations.
+        data_snapshot = snapshot_source(location=data_uri)
+        base_snapshot = snapshot_source(location=base_model_uri)
+        for snap, name in ((data_snapshot, "Pin data"), (base_snapshot, "Pin base model")):
+            touches_s3(snap.set_display_name(name).set_caching_options(False), settings)
+
         prepared = prepare_dataset(
             source_uri=data_uri,
+            source_fingerprint=data_snapshot.output,
             text_columns=[text_column],
             label_column=label_column,
             group_column=group_column,
@@ -136,8 +154,11 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         )
         touches_s3(resources(prepared.set_display_name("Prepare data"), "2", "8Gi"), settings)
 
-        champion = resolve_model(registry_root=registry_uri, model_name=model_name)
-        # The champion can change between runs, so its lookup is never served from the cache.
+        champion = resolve_model(
+            registry_root=registry_uri, model_name=model_name, dataset=prepared.outputs["train"]
+        )
+        # The champion can change between runs, so its lookup is never served from the cache;
+        # it runs before fine-tuning so that a champion for other labels stops the run early.
         champion.set_display_name("Find champion").set_caching_options(False)
         touches_s3(champion, settings)
 
@@ -145,6 +166,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             train=prepared.outputs["train"],
             validation=prepared.outputs["validation"],
             base_model=base_model_uri,
+            base_model_fingerprint=base_snapshot.output,
             epochs=epochs,
             learning_rate=learning_rate,
             batch_size=batch_size,
@@ -154,8 +176,9 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             checkpoint_uri=checkpoint_uri,
             seed=seed,
         )
+        trained.after(champion)
         touches_s3(resources(trained.set_display_name("Fine-tune"), "4", "16Gi"), settings)
-        on_gpu(trained, settings)
+        on_gpu(resumable(trained), settings)
 
         evaluated = evaluate_classifier(
             model=trained.outputs["model"],

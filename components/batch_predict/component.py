@@ -49,21 +49,23 @@ def batch_predict(
             row, in input order.
     """
     from components.batch_predict.kfp_io import run_component
+    from components.common.errors import one_line_errors
 
-    run_component(
-        model=model,
-        predictions=predictions,
-        table=table,
-        input_uri=input_uri,
-        output_uri=output_uri,
-        text_column=text_column,
-        id_columns=id_columns,
-        chunk_rows=chunk_rows,
-        batch_size=batch_size,
-        max_length=max_length,
-        precision=precision,
-        backend=backend,
-        onnx_file=onnx_file,
-        parts_uri=parts_uri,
-        output_format=output_format,
-    )
+    with one_line_errors():
+        run_component(
+            model=model,
+            predictions=predictions,
+            table=table,
+            input_uri=input_uri,
+            output_uri=output_uri,
+            text_column=text_column,
+            id_columns=id_columns,
+            chunk_rows=chunk_rows,
+            batch_size=batch_size,
+            max_length=max_length,
+            precision=precision,
+            backend=backend,
+            onnx_file=onnx_file,
+            parts_uri=parts_uri,
+            output_format=output_format,
+        )

@@ -65,6 +65,12 @@ def write_manifest(model_dir: Path, provenance: dict[str, Any]) -> dict[str, Any
     return manifest
 
 
+def content_sha256(manifest: dict[str, Any]) -> str:
+    """A model's content hash: over the hashes of all its files (weights, config, tokenizer),
+    not its provenance, so two folders with the same files have the same content hash."""
+    return hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()
+
+
 def verify_manifest(model_dir: Path) -> dict[str, Any]:
     """Check every file against the manifest; a missing or changed file is an error."""
     manifest_path = model_dir / MANIFEST_NAME

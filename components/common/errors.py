@@ -1,7 +1,13 @@
-"""The one error type users see, and the entry point that turns it into one line and exit 2."""
+"""The one error type users see, and the one place that turns it into one line and exit 2.
 
+`one_line_errors` is used by every command line program (through `run_cli`) and by every KFP
+component wrapper, so a bad input reads the same in a terminal and in a KFP step's log: a single
+`error: ...` line and exit status 2. Any other exception is a bug and keeps its traceback.
+"""
+
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 
 class KfpNlpError(Exception):
@@ -15,10 +21,19 @@ class KfpNlpError(Exception):
         super().__init__(" ".join(message.split()))
 
 
-def run_cli(main: Callable[[list[str] | None], object], argv: list[str] | None = None) -> None:
-    """Run a command line `main`; a KfpNlpError becomes `error: <message>` and exit status 2."""
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """A KfpNlpError inside the block becomes `error: <message>` on stderr and exit status 2."""
     try:
-        main(argv)
+        yield
     except KfpNlpError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        # SystemExit leaves the interpreter without a traceback, in a CLI and in the KFP
+        # executor alike (it does not catch it), so the step fails with this status.
         sys.exit(2)
+
+
+def run_cli(main: Callable[[list[str] | None], object], argv: list[str] | None = None) -> None:
+    """Run a command line `main` under `one_line_errors`."""
+    with one_line_errors():
+        main(argv)

@@ -1,14 +1,14 @@
 """The deploy_inference_service KFP component: a thin wrapper over components.deploy."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, Input, Model, Output
+from kfp.dsl import Artifact, Output
 
 from components.common.image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def deploy_inference_service(
-    model: Input[Model],
+    model_uri: str,
     manifest: Output[Artifact],
     name: str,
     namespace: str = "kubeflow-user",
@@ -29,7 +29,8 @@ def deploy_inference_service(
     """Roll a model out as a KServe InferenceService: create or patch, wait Ready, or roll back.
 
     Args:
-        model: Model artifact on S3; becomes the predictor's storageUri.
+        model_uri: The model to serve: the registered version's S3 prefix (register_model's
+            `uri`), immutable, so a rollback or a new replica serves the same files.
         name: InferenceService name (a DNS label).
         namespace: Kubernetes namespace of the InferenceService.
         runtime: kfp-nlp (our model server in `image`) or huggingface (KServe's runtime).
@@ -51,24 +52,26 @@ def deploy_inference_service(
         manifest: The rendered InferenceService (YAML), with the action and URL in metadata.
         Output: The URL the InferenceService answers on (empty for a dry run).
     """
+    from components.common.errors import one_line_errors
     from components.deploy.kfp_io import run_component
 
-    return run_component(
-        model=model,
-        manifest=manifest,
-        name=name,
-        namespace=namespace,
-        runtime=runtime,
-        image=image,
-        backend=backend,
-        service_account=service_account,
-        cpu_request=cpu_request,
-        memory_request=memory_request,
-        cpu_limit=cpu_limit,
-        memory_limit=memory_limit,
-        min_replicas=min_replicas,
-        max_replicas=max_replicas,
-        canary_traffic_percent=canary_traffic_percent,
-        timeout_seconds=timeout_seconds,
-        dry_run=dry_run,
-    )
+    with one_line_errors():
+        return run_component(
+            model_uri=model_uri,
+            manifest=manifest,
+            name=name,
+            namespace=namespace,
+            runtime=runtime,
+            image=image,
+            backend=backend,
+            service_account=service_account,
+            cpu_request=cpu_request,
+            memory_request=memory_request,
+            cpu_limit=cpu_limit,
+            memory_limit=memory_limit,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            canary_traffic_percent=canary_traffic_percent,
+            timeout_seconds=timeout_seconds,
+            dry_run=dry_run,
+        )

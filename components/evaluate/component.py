@@ -70,29 +70,31 @@ def evaluate_classifier(
     """
     from collections import namedtuple
 
+    from components.common.errors import one_line_errors
     from components.evaluate.kfp_io import run_component
 
-    approved, reason = run_component(
-        model=model,
-        test=test,
-        metrics=metrics,
-        classification_metrics=classification_metrics,
-        report=report,
-        predictions=predictions,
-        champion=champion,
-        champion_uri=champion_uri,
-        headline_metric=headline_metric,
-        thresholds=thresholds,
-        max_regression=max_regression,
-        require_improvement=require_improvement,
-        confidence=confidence,
-        bootstrap_resamples=bootstrap_resamples,
-        seed=seed,
-        slice_columns=slice_columns,
-        calibration_bins=calibration_bins,
-        mistakes_shown=mistakes_shown,
-        max_length=max_length,
-        batch_size=batch_size,
-        precision=precision,
-    )
+    with one_line_errors():
+        approved, reason = run_component(
+            model=model,
+            test=test,
+            metrics=metrics,
+            classification_metrics=classification_metrics,
+            report=report,
+            predictions=predictions,
+            champion=champion,
+            champion_uri=champion_uri,
+            headline_metric=headline_metric,
+            thresholds=thresholds,
+            max_regression=max_regression,
+            require_improvement=require_improvement,
+            confidence=confidence,
+            bootstrap_resamples=bootstrap_resamples,
+            seed=seed,
+            slice_columns=slice_columns,
+            calibration_bins=calibration_bins,
+            mistakes_shown=mistakes_shown,
+            max_length=max_length,
+            batch_size=batch_size,
+            precision=precision,
+        )
     return namedtuple("Outputs", ["approved", "reason"])(approved, reason)

@@ -21,7 +21,9 @@ import pyarrow.compute as pc
 
 from components.common.artifacts import (
     LABEL,
+    MANIFEST_NAME,
     TEXT,
+    content_sha256,
     dataset_metadata,
     encode_dataset_metadata,
     verify_manifest,
@@ -304,13 +306,18 @@ def evaluate(
     challenger = load_model(model_dir, config, "challenger")
     test = _check_labels(challenger, test, model_dir, "challenger")
     champion = None
+    unchanged = False
     if champion_dir is not None:
         champion = load_model(champion_dir, config, "champion")
         _check_labels(champion, test, champion_dir, "champion")
+        unchanged = _content_sha256(model_dir) == _content_sha256(champion_dir)
     probs = score(challenger, test, config, model_dir, "challenger")
     champion_probs = None
     if champion is not None:
-        champion_probs = score(champion, test, config, champion_dir, "champion")
+        # The same files predict the same: no need to score the champion again.
+        champion_probs = (
+            probs if unchanged else score(champion, test, config, champion_dir, "champion")
+        )
     return assemble(
         test,
         config,
@@ -318,7 +325,13 @@ def evaluate(
         champion_probs,
         model_source or str(model_dir),
         (champion_source or str(champion_dir)) if champion_dir else None,
+        unchanged=unchanged,
     )
+
+
+def _content_sha256(model_dir: Path) -> str:
+    """The content hash of a model folder whose manifest was verified (as the registry has it)."""
+    return content_sha256(json.loads((model_dir / MANIFEST_NAME).read_text()))
 
 
 def assemble(
@@ -328,14 +341,16 @@ def assemble(
     champion_probs: np.ndarray | None,
     model_source: str,
     champion_source: str | None,
+    unchanged: bool = False,
 ) -> Evaluation:
-    """The evaluation of given predictions: gate decision, slices and mistakes."""
+    """The evaluation of given predictions: gate decision, slices and mistakes; `unchanged`
+    says the challenger's files are the champion's (see `gate.decide`)."""
     return Evaluation(
         test=test,
         config=config,
         probs=probs,
         champion_probs=champion_probs,
-        decision=decide(test.y_true, probs, test.labels, config, champion_probs),
+        decision=decide(test.y_true, probs, test.labels, config, champion_probs, unchanged),
         slices=_slice_rows(test, probs, champion_probs, config),
         mistakes=_mistakes(test, probs, config.mistakes_shown),
         model_source=model_source,

@@ -4,7 +4,9 @@ A pure function over predictions. The challenger must meet every absolute thresh
 there is a champion, both models are scored on the same rows and the difference in the headline
 metric gets a paired bootstrap confidence interval: the challenger is approved only if the lower
 bound of (challenger - champion) is at least `-max_regression` (not worse beyond the allowed
-regression, with that confidence), or above 0 when `require_improvement` is set.
+regression, with that confidence), or above 0 when `require_improvement` is set. A challenger
+whose model files are the champion's (same content hash: a retrain on unchanged data, or a
+cached training step) is never approved: there is nothing new to release.
 """
 
 from dataclasses import dataclass, field
@@ -109,6 +111,7 @@ def decide(
     labels: list[str],
     config: EvaluateConfig,
     champion_probs: np.ndarray | None = None,
+    unchanged: bool = False,
 ) -> Decision:
     """Score the challenger (and the champion, on the same rows) and decide approval.
 
@@ -118,6 +121,7 @@ def decide(
         labels: class names, in column order.
         config: thresholds, headline metric, allowed regression and bootstrap settings.
         champion_probs: the champion's probabilities on the same rows, if there is a champion.
+        unchanged: the challenger's files are identical to the champion's (same content hash).
 
     Returns:
         The decision, its one-line reason, and the reports it was based on.
@@ -149,8 +153,20 @@ def decide(
                 "detail": _comparison_detail(comparison, config),
             }
         )
+    if unchanged:
+        checks.append(
+            {
+                "check": "changed",
+                "observed": None,
+                "passed": False,
+                "detail": "the challenger's model files are identical to the champion's (same "
+                "content hash); nothing new to release",
+            }
+        )
     approved = all(check["passed"] for check in checks)
-    if not checks:
+    if unchanged:
+        reason = "unchanged: " + checks[-1]["detail"]
+    elif not checks:
         reason = (
             f"approved: no thresholds and no champion; {metric} {challenger[metric]:.4f} "
             f"({config.confidence:.0%} CI {interval[0]:.4f} to {interval[1]:.4f})"

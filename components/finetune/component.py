@@ -15,6 +15,7 @@ def finetune_classifier(
     training_curves: Output[HTML],
     base_model_artifact: Input[Model] = None,
     base_model: str = "",
+    base_model_fingerprint: str = "",
     epochs: int = 3,
     learning_rate: float = 5e-5,
     batch_size: int = 32,
@@ -44,6 +45,8 @@ def finetune_classifier(
             to start from; takes precedence over `base_model`.
         base_model: Local folder or s3:// prefix of a Hugging Face model; empty means the
             pretrained all-MiniLM-L6-v2 shipped in the image. Never loaded from a model hub.
+        base_model_fingerprint: Identity of the base model's content (snapshot_source); it only
+            keys KFP's cache, so a base model replaced behind the same URI trains again.
         epochs: Passes over the training data.
         learning_rate: Peak AdamW learning rate.
         batch_size: Examples per micro-batch, summed over all workers.
@@ -57,7 +60,9 @@ def finetune_classifier(
         eval_steps: Evaluate every N optimizer steps; 0 means at the end of each epoch.
         precision: `auto` (bf16 where the hardware runs it natively), `fp32`, `bf16`, `fp16`.
         num_workers: Data-parallel (DDP) worker processes on this node.
-        checkpoint_uri: Local folder or s3:// prefix for resumable checkpoints; empty disables.
+        checkpoint_uri: Local folder or s3:// prefix for resumable checkpoints; empty keeps them
+            beside the model output under the pipeline root, where a retry of this task finds
+            them, and removes them after success.
         checkpoint_steps: Save a checkpoint every N optimizer steps (and on SIGTERM).
         max_steps: Stop after N optimizer steps; 0 means no limit.
         max_train_samples: Use only the first N training examples; 0 means all.
@@ -71,33 +76,36 @@ def finetune_classifier(
             validation metrics.
         training_curves: HTML page with the training curves and a table per evaluation.
     """
+    from components.common.errors import one_line_errors
     from components.finetune.kfp_io import run_component
 
-    run_component(
-        train=train,
-        validation=validation,
-        model=model,
-        metrics=metrics,
-        training_curves=training_curves,
-        base_model_artifact=base_model_artifact,
-        base_model=base_model,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        max_length=max_length,
-        warmup_ratio=warmup_ratio,
-        weight_decay=weight_decay,
-        gradient_accumulation_steps=gradient_accumulation_steps,
-        seed=seed,
-        early_stopping_patience=early_stopping_patience,
-        early_stopping_metric=early_stopping_metric,
-        eval_steps=eval_steps,
-        precision=precision,
-        num_workers=num_workers,
-        checkpoint_uri=checkpoint_uri,
-        checkpoint_steps=checkpoint_steps,
-        max_steps=max_steps,
-        max_train_samples=max_train_samples,
-        log_steps=log_steps,
-        allow_pickle_weights=allow_pickle_weights,
-    )
+    with one_line_errors():
+        run_component(
+            train=train,
+            validation=validation,
+            model=model,
+            metrics=metrics,
+            training_curves=training_curves,
+            base_model_artifact=base_model_artifact,
+            base_model=base_model,
+            base_model_fingerprint=base_model_fingerprint,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            max_length=max_length,
+            warmup_ratio=warmup_ratio,
+            weight_decay=weight_decay,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            seed=seed,
+            early_stopping_patience=early_stopping_patience,
+            early_stopping_metric=early_stopping_metric,
+            eval_steps=eval_steps,
+            precision=precision,
+            num_workers=num_workers,
+            checkpoint_uri=checkpoint_uri,
+            checkpoint_steps=checkpoint_steps,
+            max_steps=max_steps,
+            max_train_samples=max_train_samples,
+            log_steps=log_steps,
+            allow_pickle_weights=allow_pickle_weights,
+        )

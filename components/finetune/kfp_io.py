@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Any
 
+from components.common import uri
 from components.finetune.config import FinetuneConfig
 from components.finetune.finetune import finetune
 from components.finetune.report import training_report_html
@@ -16,6 +17,21 @@ def metric_name(entry: dict[str, Any]) -> str:
     return f"step_{entry['step']}"
 
 
+def run_scoped_checkpoints(model_uri: str) -> str:
+    """Where a step keeps its checkpoints when none are named: beside its model output, under
+    the pipeline root. KFP gives a retried or rescheduled task the same output URIs, so a retry
+    finds the checkpoints of the attempt it replaces, and another run never does."""
+    if model_uri.startswith("minio://"):
+        # KFP's own name for its MinIO bucket; the step reaches it through the S3 API.
+        model_uri = "s3://" + model_uri.removeprefix("minio://")
+    if "://" in model_uri and not uri.is_s3(model_uri) and not model_uri.startswith("file://"):
+        print(
+            f"checkpoints: the pipeline root of {model_uri} is not S3 or local; set checkpoint_uri"
+        )
+        return ""
+    return model_uri.rstrip("/") + "-checkpoints"
+
+
 def run_component(
     train: Any,
     validation: Any,
@@ -23,13 +39,24 @@ def run_component(
     metrics: Any,
     training_curves: Any,
     base_model_artifact: Any = None,
+    base_model_fingerprint: str = "",
     **settings: Any,
 ) -> dict[str, Any]:
-    """Fine-tune from KFP artifacts; log metrics, the model's metadata and the curves page."""
+    """Fine-tune from KFP artifacts; log metrics, the model's metadata and the curves page.
+
+    `base_model_fingerprint` only keys KFP's cache (the training reads the base model itself).
+    Without a `checkpoint_uri` the run checkpoints to `run_scoped_checkpoints` and removes them
+    once the model is written.
+    """
     if base_model_artifact is not None:
         settings["base_model"] = base_model_artifact.path
+    scoped = "" if settings.get("checkpoint_uri") else run_scoped_checkpoints(model.uri)
+    if scoped:
+        settings["checkpoint_uri"] = scoped
     config = FinetuneConfig(**settings)
     result = finetune(train.path, validation.path, model.path, config)
+    if scoped:
+        uri.delete_tree(scoped)
     model.metadata.update(
         {
             "framework": "transformers",

@@ -15,6 +15,7 @@ def prepare_dataset(
     report: Output[Markdown],
     source_uri: str = "",
     source: Input[Dataset] = None,
+    source_fingerprint: str = "",
     text_columns: list = ["text"],  # noqa: B006 - KFP reads the default from the signature
     label_column: str = "label",
     group_column: str = "",
@@ -42,6 +43,9 @@ def prepare_dataset(
         source_uri: The raw table: local path, file:// or s3:// URI of a CSV, TSV, JSON Lines or
             Parquet file, optionally gzip-compressed. Give this or `source`.
         source: The raw table as an upstream Dataset artifact. Give this or `source_uri`.
+        source_fingerprint: Identity of the content at source_uri (snapshot_source); it keys
+            KFP's cache, so a table replaced behind the same URI is prepared again. Kept in the
+            splits' metadata.
         text_columns: Column(s) holding the text; several are joined with a space.
         label_column: Column holding the label.
         group_column: Rows sharing a value here (e.g. a customer id) stay in one split.
@@ -66,30 +70,33 @@ def prepare_dataset(
         metrics: Rows read, kept per split, and dropped per reason.
         report: A Markdown data report: class balance, text lengths, what was dropped and why.
     """
+    from components.common.errors import one_line_errors
     from components.prepare.kfp_io import run_component
 
-    run_component(
-        source_uri=source_uri,
-        source=source,
-        train=train,
-        validation=validation,
-        test=test,
-        metrics=metrics,
-        report=report,
-        text_columns=text_columns,
-        label_column=label_column,
-        group_column=group_column,
-        time_column=time_column,
-        keep_columns=keep_columns,
-        format=format,
-        train_fraction=train_fraction,
-        validation_fraction=validation_fraction,
-        test_fraction=test_fraction,
-        seed=seed,
-        min_text_length=min_text_length,
-        max_rows=max_rows,
-        allowed_labels=allowed_labels,
-        min_label_count=min_label_count,
-        rare_labels=rare_labels,
-        drop_unlabeled=drop_unlabeled,
-    )
+    with one_line_errors():
+        run_component(
+            source_uri=source_uri,
+            source=source,
+            source_fingerprint=source_fingerprint,
+            train=train,
+            validation=validation,
+            test=test,
+            metrics=metrics,
+            report=report,
+            text_columns=text_columns,
+            label_column=label_column,
+            group_column=group_column,
+            time_column=time_column,
+            keep_columns=keep_columns,
+            format=format,
+            train_fraction=train_fraction,
+            validation_fraction=validation_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            min_text_length=min_text_length,
+            max_rows=max_rows,
+            allowed_labels=allowed_labels,
+            min_label_count=min_label_count,
+            rare_labels=rare_labels,
+            drop_unlabeled=drop_unlabeled,
+        )

@@ -15,9 +15,13 @@ def run_component(
     test: Any,
     metrics: Any,
     report: Any,
+    source_fingerprint: str = "",
     **settings: Any,
 ) -> None:
-    """Run prepare_dataset on KFP artifact objects (anything with .path and .metadata)."""
+    """Run prepare_dataset on KFP artifact objects (anything with .path and .metadata).
+
+    `source_fingerprint` keys KFP's cache and is kept in each split's metadata as provenance.
+    """
     if (source is None) == (not source_uri):
         raise KfpNlpError("give exactly one of source_uri or a source Dataset artifact")
     config = PrepareConfig(**settings)
@@ -25,5 +29,7 @@ def run_component(
     result = prepare_dataset(source_uri or source.path, outputs, config)
     for name, artifact in zip(SPLITS, (train, validation, test), strict=True):
         artifact.metadata.update(result.splits[name])
+        if source_fingerprint:
+            artifact.metadata["source_fingerprint"] = source_fingerprint
     for key, value in result.metrics().items():
         metrics.log_metric(key, value)

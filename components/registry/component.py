@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Input, Model, Output
+from kfp.dsl import Dataset, Input, Model
 
 from components.common.image import IMAGE
 
@@ -29,9 +29,11 @@ def register_model(
     """
     from collections import namedtuple
 
+    from components.common.errors import one_line_errors
     from components.registry.kfp_io import register_component
 
-    version, uri = register_component(model, registry_root, model_name, metadata)
+    with one_line_errors():
+        version, uri = register_component(model, registry_root, model_name, metadata)
     return namedtuple("Outputs", ["version", "uri"])(version, uri)
 
 
@@ -50,36 +52,48 @@ def promote_champion(
     Returns:
         Output: The version the alias pointed at before ("" for the first champion).
     """
+    from components.common.errors import one_line_errors
     from components.registry.kfp_io import promote_component
 
-    return promote_component(registry_root, model_name, version, alias)
+    with one_line_errors():
+        return promote_component(registry_root, model_name, version, alias)
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def resolve_model(
     registry_root: str,
     model_name: str,
-    model: Output[Model],
     alias: str = "champion",
     required: bool = False,
-) -> NamedTuple("Outputs", [("found", bool), ("version", str), ("uri", str)]):
-    """Find the version an alias points at (the model in production) and copy it out.
+    dataset: Input[Dataset] = None,
+) -> NamedTuple(
+    "Outputs", [("found", bool), ("version", str), ("uri", str), ("content_sha256", str)]
+):
+    """Find the version an alias points at (the model in production), without copying it.
 
     Args:
         registry_root: Local folder or s3://bucket/prefix that holds the registry.
         model_name: Name of the model in the registry.
         alias: Alias to resolve.
-        required: Fail when the alias is not set; otherwise `found` is False and `model` empty.
+        required: Fail when the alias is not set; otherwise `found` is False.
+        dataset: A Dataset of this run (prepare_dataset's train split); a champion for other
+            labels then fails this step, in seconds, before anything is trained.
 
     Returns:
-        model: The aliased version's model folder (empty when nothing was found).
         found: Whether the alias points at a version.
         version: The version found ("" if none).
-        uri: Folder or S3 prefix of the version found ("" if none).
+        uri: Folder or S3 prefix of the version found, immutable ("" if none).
+        content_sha256: The version's content hash (of every model file; "" if none).
     """
     from collections import namedtuple
 
+    from components.common.errors import one_line_errors
     from components.registry.kfp_io import resolve_component
 
-    found, version, uri = resolve_component(model, registry_root, model_name, alias, required)
-    return namedtuple("Outputs", ["found", "version", "uri"])(found, version, uri)
+    with one_line_errors():
+        found, version, uri, content = resolve_component(
+            registry_root, model_name, alias, required, dataset
+        )
+    return namedtuple("Outputs", ["found", "version", "uri", "content_sha256"])(
+        found, version, uri, content
+    )

@@ -18,7 +18,6 @@ new model was deployed.
 """
 
 import datetime
-import hashlib
 import json
 import re
 import uuid
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from components.common import uri
-from components.common.artifacts import verify_manifest
+from components.common.artifacts import content_sha256, verify_manifest
 from components.common.errors import KfpNlpError
 
 CHAMPION = "champion"
@@ -112,7 +111,7 @@ def register_version(
     """
     check_name(name, "model name")
     manifest = verify_manifest(model_dir)
-    content = hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()
+    content = content_sha256(manifest)
     for version in list_versions(root, name):
         if registration(root, name, version)["content_sha256"] == content:
             return version

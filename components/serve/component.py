@@ -30,14 +30,16 @@ def export_onnx(
             recording both accuracies; serve it with backend onnx.
         metrics: accuracy_fp32 and accuracy_int8 on the test split.
     """
+    from components.common.errors import one_line_errors
     from components.serve.kfp_io import run_export
 
-    run_export(
-        model=model,
-        test=test,
-        onnx_model=onnx_model,
-        metrics=metrics,
-        opset=opset,
-        max_length=max_length,
-        batch_size=batch_size,
-    )
+    with one_line_errors():
+        run_export(
+            model=model,
+            test=test,
+            onnx_model=onnx_model,
+            metrics=metrics,
+            opset=opset,
+            max_length=max_length,
+            batch_size=batch_size,
+        )

@@ -44,7 +44,7 @@ def test_register_promote_then_resolve_the_champion(
 ) -> None:
     missing = resolve_model(registry_root=registry_root, model_name="intents")
     assert missing.outputs["found"] is False
-    assert list(Path(missing.outputs["model"].path).iterdir()) == []
+    assert missing.outputs["uri"] == ""
 
     version = register_and_promote(
         model_uri=str(model_dir), registry_root=registry_root, model_name="intents"
@@ -56,11 +56,12 @@ def test_register_promote_then_resolve_the_champion(
     assert found.outputs["found"] is True
     assert found.outputs["version"] == version
     assert found.outputs["uri"] == registry.version_uri(registry_root, "intents", version)
-    copied = Path(found.outputs["model"].path)
-    assert (copied / "model.safetensors").read_bytes() == (
-        model_dir / "model.safetensors"
-    ).read_bytes()
-    assert found.outputs["model"].metadata["version"] == version
+    # The champion is named, not copied: its files stay in the registry's immutable version.
+    assert (
+        found.outputs["content_sha256"]
+        == registry.registration(registry_root, "intents", version)["content_sha256"]
+    )
+    assert version.endswith(found.outputs["content_sha256"][:12])
 
 
 def test_signatures_mirror_the_config() -> None:

@@ -223,10 +223,9 @@ def test_component_dry_run_writes_the_manifest_artifact_with_kfp_local(small_mod
 
     @dsl.pipeline
     def rollout_pipeline() -> dsl.Artifact:
-        model = dsl.importer(
-            artifact_uri=str(small_model.model_dir), artifact_class=dsl.Model, reimport=False
+        task = deploy_inference_service(
+            model_uri=str(small_model.model_dir), name="intents", dry_run=True
         )
-        task = deploy_inference_service(model=model.output, name="intents", dry_run=True)
         return task.outputs["manifest"]
 
     manifest = rollout_pipeline().output
