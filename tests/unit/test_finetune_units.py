@@ -23,7 +23,8 @@ def test_kfp_signature_mirrors_the_config():
         name: p.default
         for name, p in parameters.items()
         if name not in ("train", "validation", "model", "metrics", "training_curves")
-        and name != "base_model_artifact"
+        # KFP-only inputs: an artifact form of base_model, and a cache key for it.
+        and name not in ("base_model_artifact", "base_model_fingerprint")
     }
     assert settings == fields
 

@@ -64,6 +64,7 @@ def test_no_champion_fails_with_one_clear_line(table: Path, tmp_path: Path, capf
             registry_uri=str(tmp_path / "empty-registry"),
             text_column="reply_text",
         )
-    logs = capfd.readouterr()
-    assert "KfpNlpError" in logs.out + logs.err
+    logs = capfd.readouterr().out
+    assert "error: no model named 'text-classifier' is registered" in logs
+    assert "Traceback" not in logs
     assert not (tmp_path / "p.csv").exists()

@@ -1,0 +1,128 @@
+"""Recurring training runs through kfp.local, as a weekly schedule and a new user meet them.
+
+kfp.local neither caches nor retries (test_cache_keys.py replays the backend's cache), so every
+run here trains; the runs are tiny (a few hundred rows, one epoch, 32 tokens).
+
+The sequence: a run with `kfp-nlp demo`'s model name and registry; then a user's own table with
+other columns and labels and the default registry settings; the same table replaced behind the
+same path by a bigger one; and that table once more, unchanged.
+"""
+
+import random
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.common.errors import KfpNlpError
+from components.registry import registry
+from components.registry.kfp_io import resolve_component
+from components.sample_data import write_sample
+from pipelines.cli import COMPILED_DIR, DEMO_PARAMS, run_local
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
+
+# Tiny training does not reach the default macro-F1 threshold; the gate's other checks remain.
+TINY = {"epochs": 1, "max_length": 32, "batch_size": 32, "learning_rate": 1e-4, "thresholds": ""}
+TICKETS = {
+    "Billing": ["i was charged twice for {x}", "refund my {x} payment", "wrong invoice for {x}"],
+    "Shipping": ["my {x} has not arrived", "where is the {x} i ordered", "{x} delivery is late"],
+    "Praise": ["love the {x} thank you", "the {x} is great", "best {x} i ever bought"],
+}
+ITEMS = ["lamp", "chair", "kettle", "jacket", "phone", "desk", "mug", "scarf"]
+
+
+def write_tickets(path: Path, rows: int) -> None:
+    """A user's own table: other column names, other labels than the demo's."""
+    rng = random.Random(rows)
+    lines = ["Ticket Body,Agent Tag"]
+    for i in range(rows):
+        tag = sorted(TICKETS)[i % 3]
+        text = rng.choice(TICKETS[tag]).format(x=rng.choice(ITEMS))
+        lines.append(f"{text} #{i},{tag}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("work")
+    local_registry = str((work / "registry").resolve())
+    demo_data = write_sample(str(work / "data" / "replies.csv"), rows=300)
+    demo = run_local(
+        "text_classifier_training",
+        {"data_uri": demo_data, "registry_uri": local_registry, **DEMO_PARAMS, **TINY},
+        work,
+    )
+    table = work / "tickets" / "latest.csv"
+    table.parent.mkdir()
+    # `kfp-nlp run --local` defaults: the registry beside the runs, the default model name.
+    user = {
+        "data_uri": str(table),
+        "registry_uri": local_registry,
+        "text_column": "Ticket Body",
+        "label_column": "Agent Tag",
+        "max_regression": 1.0,
+        **TINY,
+    }
+    write_tickets(table, 150)
+    first = run_local("text_classifier_training", user, work)
+    write_tickets(table, 240)
+    changed = run_local("text_classifier_training", user, work)
+    unchanged = run_local("text_classifier_training", user, work)
+    return {
+        "work": work,
+        "registry": local_registry,
+        "demo": demo["outputs"],
+        "first": first["outputs"],
+        "changed": changed["outputs"],
+        "unchanged": unchanged["outputs"],
+    }
+
+
+def _rows(outputs: dict[str, Any]) -> dict[str, Any]:
+    return outputs["data_metrics"]["metadata"]
+
+
+def test_a_users_own_table_after_the_demo_trains_under_its_own_model_name(runs):
+    assert runs["demo"]["approved"] is True, runs["demo"]["reason"]
+    assert runs["first"]["approved"] is True, runs["first"]["reason"]
+    assert registry.current_version(runs["registry"], DEMO_PARAMS["model_name"])
+    assert registry.current_version(runs["registry"], "text-classifier")
+
+
+def test_a_table_replaced_behind_the_same_uri_is_trained_on(runs):
+    assert _rows(runs["first"])["rows_read"] == 150
+    assert _rows(runs["changed"])["rows_read"] == 240
+    assert _rows(runs["changed"])["train_rows"] > _rows(runs["first"])["train_rows"]
+    assert runs["changed"]["approved"] is True, runs["changed"]["reason"]
+
+
+def test_a_retrain_on_unchanged_data_is_not_a_release(runs):
+    outputs = runs["unchanged"]
+    assert outputs["approved"] is False
+    assert outputs["reason"].startswith("unchanged:"), outputs["reason"]
+    history = registry.history(runs["registry"], "text-classifier")
+    assert [e["event"] for e in history].count("registered") == 2
+
+
+def test_a_champion_for_other_labels_stops_the_run_before_fine_tuning(runs):
+    # A user who reuses the demo's model name for the tickets: the champion lookup, which the
+    # compiled pipeline runs before fine-tuning, fails with one line.
+    (train,) = sorted(runs["work"].glob("runs/*/prepare-dataset/train"))[-1:]
+    with pytest.raises(KfpNlpError, match="cannot be compared, so nothing was trained"):
+        resolve_component(
+            runs["registry"],
+            DEMO_PARAMS["model_name"],
+            "champion",
+            False,
+            types.SimpleNamespace(path=str(train)),
+        )
+    spec = yaml.safe_load((COMPILED_DIR / "text_classifier_training.yaml").read_text())
+    tasks = spec["root"]["dag"]["tasks"]
+    assert "resolve-model" in tasks["finetune-classifier"]["dependentTasks"]
+    assert tasks["resolve-model"]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "train",
+        "producerTask": "prepare-dataset",
+    }
