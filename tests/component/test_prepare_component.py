@@ -92,6 +92,8 @@ def test_bad_input_fails_the_task_with_one_clear_line(
     with pytest.raises(RuntimeError, match="FAILURE"):
         prepare_dataset(source_uri=str(source))
     logs = capfd.readouterr()
-    assert "KfpNlpError: " in logs.out + logs.err
-    assert "has no column 'text'; its columns are 'body', 'label'" in logs.out + logs.err
+    errors = [line for line in (logs.out + logs.err).splitlines() if "error: " in line]
+    assert len(errors) == 1, errors
+    assert "has no column 'text'; its columns are 'body', 'label'" in errors[0]
+    assert "Traceback" not in logs.out + logs.err
     assert not list(local_runner.rglob("train"))
