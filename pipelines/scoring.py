@@ -69,6 +69,9 @@ def make_scoring_pipeline(settings: ClusterSettings | None = None) -> Any:
                 backend=backend,
             ).set_display_name("Score with the given model")
         for task in (from_registry, from_uri):
+            # A scoring run reads a table that may have changed behind the same URI and writes
+            # output_uri as a side effect: a cache hit would skip both.
+            task.set_caching_options(False)
             touches_s3(resources(task, "2", "4Gi"), settings)
 
     return batch_scoring

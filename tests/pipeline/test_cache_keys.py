@@ -192,3 +192,17 @@ def test_s3_object_replaced_behind_the_same_key_misses_the_cache(
 
     data_uri = f"s3://{s3_bucket}/replies/latest.csv"
     _assert_content_addressed(_weekly_runs(data_uri, write, tmp_path / "registry"))
+
+
+def test_batch_scoring_never_serves_predictions_from_the_cache():
+    # Scoring reads a table that may change behind the same URI and writes output_uri as a side
+    # effect; a cache hit would skip both.
+    spec = yaml.safe_load((COMPILED_DIR / "batch_scoring.yaml").read_text())
+    scoring = [
+        task
+        for component in spec["components"].values()
+        for name, task in component.get("dag", {}).get("tasks", {}).items()
+        if name.startswith("batch-predict")
+    ]
+    assert len(scoring) == 2
+    assert not any(task["cachingOptions"].get("enableCache") for task in scoring)
