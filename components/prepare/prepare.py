@@ -16,6 +16,7 @@ Nothing reaches the output paths unless every check passed.
 import contextlib
 import hashlib
 import itertools
+import json
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class PrepareOutputs:
     validation: str
     test: str
     report: str
+    metrics: str = ""  # the row counts as JSON, written with the rest when given
 
 
 @dataclass
@@ -127,6 +129,13 @@ def _normalise_labels(column: pa.Array) -> pa.Array:
 
 
 def _check_columns(schema: pa.Schema, config: PrepareConfig, source: str) -> None:
+    counts = Counter(schema.names)
+    repeated = [c for c in config.source_columns() if counts[c] > 1]
+    if repeated:
+        raise KfpNlpError(
+            f"{source} has the column {', '.join(repr(c) for c in repeated)} more than once; "
+            "give every column of the header a unique name"
+        )
     missing = [c for c in config.source_columns() if c not in schema.names]
     if missing:
         raise KfpNlpError(
@@ -523,9 +532,13 @@ def prepare_dataset(
         kept = plan.assignment != DROPPED
         result.length_percentiles, result.length_histogram = _length_summary(plan.length[kept])
         targets = {"train": outputs.train, "validation": outputs.validation, "test": outputs.test}
-        with contextlib.ExitStack() as stack:
-            staged = {n: stack.enter_context(uri.atomic_output(t)) for n, t in targets.items()}
-            report = stack.enter_context(uri.atomic_output(outputs.report))
+        targets["report"] = outputs.report
+        if outputs.metrics:
+            targets["metrics"] = outputs.metrics
+        # All outputs appear together or none does, even when S3 fails half-way.
+        with uri.atomic_outputs(targets) as staged:
             result.splits = _write_splits(spool, plan, staged, source_uri)
-            report.write_text(render_report(result, config))
+            staged["report"].write_text(render_report(result, config))
+            if outputs.metrics:
+                staged["metrics"].write_text(json.dumps(result.metrics(), indent=2))
     return result
