@@ -31,6 +31,7 @@ TEXT = "text"
 LABEL = "label"
 DATASET_METADATA_KEY = b"kfp_nlp"
 MANIFEST_NAME = "kfp_nlp_manifest.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
 def sha256_file(path: Path) -> str:
@@ -82,6 +83,13 @@ def verify_manifest(model_dir: Path) -> dict[str, Any]:
             f"{model_dir} has no {MANIFEST_NAME}; pass a model written by finetune_classifier"
         )
     manifest = json.loads(manifest_path.read_text())
+    pickles = sorted(p.name for p in model_dir.glob("*") if p.suffix in PICKLE_SUFFIXES)
+    if pickles and not any(model_dir.glob("*.safetensors")):
+        raise KfpNlpError(
+            f"model {model_dir} holds pickle weights ({pickles[0]}) and no safetensors; pickle "
+            "can run code when loaded, so it is never read: save the model with "
+            "save_pretrained(safe_serialization=True) and copy it again"
+        )
     for name, expected in manifest["files"].items():
         path = model_dir / name
         if not path.is_file():

@@ -106,7 +106,7 @@ def join(uri: str, *parts: str) -> str:
 @functools.lru_cache(maxsize=8)
 def _s3_client_for(endpoint: str | None, max_attempts: int):
     config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=5,
         read_timeout=60,
     )
@@ -115,8 +115,11 @@ def _s3_client_for(endpoint: str | None, max_attempts: int):
 
 def s3_client():
     """A boto3 S3 client for the endpoint in `AWS_ENDPOINT_URL` (AWS itself when unset)."""
-    attempts = int(os.environ.get("AWS_MAX_ATTEMPTS", S3_MAX_ATTEMPTS))
-    return _s3_client_for(os.environ.get("AWS_ENDPOINT_URL") or None, attempts)
+    return _s3_client_for(os.environ.get("AWS_ENDPOINT_URL") or None, _attempts())
+
+
+def _attempts() -> int:
+    return int(os.environ.get("AWS_MAX_ATTEMPTS", S3_MAX_ATTEMPTS))
 
 
 def _s3_error(uri: str, exc: Exception) -> KfpNlpError:
@@ -152,7 +155,7 @@ def _s3_error(uri: str, exc: Exception) -> KfpNlpError:
         if status >= 500:
             return KfpNlpError(
                 f"the S3 endpoint kept failing for {uri} (HTTP {status} {code} after "
-                f"{S3_MAX_ATTEMPTS} attempts); check the object store's health or "
+                f"{_attempts()} attempts); check the object store's health or "
                 "AWS_ENDPOINT_URL and run again"
             )
         return KfpNlpError(f"S3 refused the request for {uri}: {code} {error.get('Message', '')}")
@@ -170,10 +173,6 @@ def s3_errors(uri: str) -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError, Boto3Error) as exc:
         raise _s3_error(uri, exc) from exc
-
-
-def _attempts() -> int:
-    return int(os.environ.get("AWS_MAX_ATTEMPTS", S3_MAX_ATTEMPTS))
 
 
 def read_bytes(uri: str) -> bytes:
