@@ -103,9 +103,11 @@ def _normalise_text(batch: pa.RecordBatch, columns: list[str]) -> pa.Array:
     )
     text = pc.utf8_trim_whitespace(pc.utf8_normalize(pc.fill_null(text, ""), "NFKC"))
     # NFKC already turned exotic spaces into ' '; the costly regex runs only where needed.
+    # RE2's \s leaves out the vertical tab, NEL and the line/paragraph separators: named here.
+    space = r"[\s\v\x{85}\x{2028}\x{2029}]"
     messy = pc.match_substring_regex(text, r"\s\s|[\t\n\r\f\v\x{85}\x{2028}\x{2029}]")
     if pc.any(messy).as_py():
-        collapsed = pc.replace_substring_regex(pc.filter(text, messy), r"\s+", " ")
+        collapsed = pc.replace_substring_regex(pc.filter(text, messy), f"{space}+", " ")
         text = pc.replace_with_mask(text, messy, collapsed)
     return text
 
@@ -342,7 +344,15 @@ class _Plan:
         self._check_unlabelled(scan)
         keep, self.conflicts = _deduplicate(text_hash, self.label)
         self.dropped["duplicate"] = int((~keep).sum())
-        names = sorted(scan.label_codes, key=scan.label_codes.get)
+        # Codes in label-name order, not order of first appearance: ties between labels (the
+        # majority label of a near-duplicate set) and the random draws per label then do not
+        # depend on the order of the source rows.
+        names = sorted(scan.label_codes)
+        if names:
+            by_name = np.array(
+                [names.index(n) for n in sorted(scan.label_codes, key=scan.label_codes.get)]
+            )
+            self.label = by_name[self.label]
         keep &= self._rare_label_mask(keep, names)
         self.labels = sorted({names[c] for c in np.unique(self.label[keep])})
         leak_hash = keys.concat("leak_hash", np.uint64)

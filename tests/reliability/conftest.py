@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+from safetensors.torch import save_file
 
+from components.common.artifacts import write_manifest
 from components.common.errors import run_cli
 
 CliMain = Callable[[list[str] | None], object]
@@ -39,3 +42,18 @@ def small_csv(sample_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     path = tmp_path_factory.mktemp("small") / "replies.csv"
     pd.read_csv(sample_csv, nrows=600).to_csv(path, index=False)
     return path
+
+
+@pytest.fixture
+def make_model_folder() -> Callable[[Path, int], Path]:
+    """Makes a model folder with a manifest whose weights (real safetensors) take `mib` MiB."""
+
+    def make(folder: Path, mib: int = 12) -> Path:
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text('{"id2label": {"0": "no", "1": "yes"}}')
+        weights = torch.arange(mib * 1024 * 1024, dtype=torch.int64).to(torch.uint8)
+        save_file({"classifier.weight": weights}, str(folder / "model.safetensors"))
+        write_manifest(folder, {"task": "single_label"})
+        return folder
+
+    return make

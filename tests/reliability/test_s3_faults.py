@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from components.common import uri
-from components.common.artifacts import local_model_dir, write_manifest
+from components.common.artifacts import local_model_dir
 from components.common.errors import KfpNlpError
 from components.finetune.checkpoint import CheckpointStore
 from components.prepare.__main__ import main as prepare_cli
@@ -41,16 +40,6 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def put_source(bucket: str, csv: Path) -> str:
     uri.s3_client().upload_file(str(csv), bucket, "raw/replies.csv")
     return f"s3://{bucket}/raw/replies.csv"
-
-
-def model_folder(folder: Path, mib: int = 12) -> Path:
-    """A model folder with a manifest whose weights (real safetensors) take `mib` MiB."""
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text('{"id2label": {"0": "no", "1": "yes"}}')
-    weights = torch.arange(mib * 1024 * 1024, dtype=torch.int64).to(torch.uint8)
-    save_file({"classifier.weight": weights}, str(folder / "model.safetensors"))
-    write_manifest(folder, {"task": "single_label"})
-    return folder
 
 
 def assert_unreadable(prefix: str) -> None:
@@ -120,11 +109,11 @@ def test_prepare_through_faults_writes_the_whole_set(flaky_s3, s3_bucket, small_
 
 
 def test_register_dying_mid_multipart_upload_leaves_no_parts(
-    flaky_s3, s3_bucket, tmp_path, run_failing
+    flaky_s3, s3_bucket, tmp_path, run_failing, make_model_folder
 ):
     """Issue 1: UploadPart keeps failing half-way through the weights: one line, no version,
     no object, no open upload (the teardown checks the last)."""
-    model = model_folder(tmp_path / "model")
+    model = make_model_folder(tmp_path / "model")
     root = f"s3://{s3_bucket}/registry"
     proxy = flaky_s3()
     proxy.add("503", lambda r: "partNumber=2" in r.query, times=3)
@@ -135,11 +124,11 @@ def test_register_dying_mid_multipart_upload_leaves_no_parts(
 
 
 def test_lost_create_multipart_answer_leaves_no_orphan(
-    flaky_s3, s3_bucket, s3_endpoint, tmp_path, capsys
+    flaky_s3, s3_bucket, s3_endpoint, tmp_path, capsys, make_model_folder
 ):
     """Issue 2: S3 created the upload but its answer was lost; boto3 retried and succeeded.
     The first upload is aborted, and the registered model is whole."""
-    model = model_folder(tmp_path / "model")
+    model = make_model_folder(tmp_path / "model")
     root = f"s3://{s3_bucket}/registry"
     proxy = flaky_s3()
     proxy.add("cut-headers", lambda r: r.method == "POST" and r.query == "uploads", times=1)
