@@ -153,10 +153,12 @@ def _s3_error(uri: str, exc: Exception) -> KfpNlpError:
                 "s3:PutObject and s3:ListBucket on it"
             )
         if status >= 500:
+            # Fewer attempts than configured when boto3's retry quota ran out under many faults.
+            attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+            answer = f"HTTP {status}" + (f" {code}" if code != str(status) else "")
             return KfpNlpError(
-                f"the S3 endpoint kept failing for {uri} (HTTP {status} {code} after "
-                f"{_attempts()} attempts); check the object store's health or "
-                "AWS_ENDPOINT_URL and run again"
+                f"the S3 endpoint kept failing for {uri} ({answer} after {attempts} "
+                "attempts); check the object store's health or AWS_ENDPOINT_URL and run again"
             )
         return KfpNlpError(f"S3 refused the request for {uri}: {code} {error.get('Message', '')}")
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "the AWS default endpoint")
@@ -257,8 +259,11 @@ def abort_uploads(uri: str) -> int:
     """
     if not is_s3(uri):
         return 0
+    location = parse_s3(uri)
+    # Only this prefix's own folder: s3://b/run1 must not reach into s3://b/run10.
+    folder = S3Location(location.bucket, location.key.rstrip("/") + "/" if location.key else "")
     with s3_errors(uri):
-        return _abort_uploads(parse_s3(uri), exact=False)
+        return _abort_uploads(folder, exact=False)
 
 
 @contextlib.contextmanager

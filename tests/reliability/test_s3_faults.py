@@ -34,7 +34,7 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Three attempts per request (the default is five) keep the failing cases short, and
     objects from 5 MiB go up in parts, so small test models exercise multipart uploads."""
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
-    monkeypatch.setenv(uri.MULTIPART_MB_ENV, "5")
+    monkeypatch.setenv("KFP_NLP_S3_MULTIPART_MB", "5")
 
 
 def put_source(bucket: str, csv: Path) -> str:
@@ -66,7 +66,7 @@ def test_prepare_whose_endpoint_fails_mid_upload_publishes_nothing(
     def from_second_output(request) -> bool:
         nonlocal uploads
         if request.method == "PUT" and "/prepared/" in request.path:
-            uploads += not request.path.endswith(uri.PENDING)
+            uploads += not request.path.endswith(".kfp_nlp_incomplete")
         return uploads >= 2
 
     proxy.add(fault, from_second_output)

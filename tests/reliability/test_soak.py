@@ -70,6 +70,8 @@ def run_rounds(rounds, flaky_s3, bucket, endpoint, small_csv, model, monkeypatch
     proxy = flaky_s3()
     tally: Counter[str] = Counter()
     for round_ in range(rounds):
+        # Each step runs in its own process on a cluster, with a fresh boto3 retry quota.
+        uri._s3_client_for.cache_clear()
         proxy.random_faults(FAULT_RATE, seed=round_, kinds=FAULTS)
         prefix = f"s3://{bucket}/prepared-{round_}"
         argv = ["--source", source, "--output-dir", prefix, *COLUMNS]
