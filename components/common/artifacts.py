@@ -7,7 +7,10 @@ counts, source, split, content hash) ride in the Parquet footer's key-value meta
 KFP artifact's `.metadata`.
 
 Model: a Hugging Face `save_pretrained` folder plus `kfp_nlp_manifest.json`, which records the
-sha256 of every other file in the folder and the model's provenance.
+sha256 of every other file in the folder and the model's provenance. A folder is accepted only
+when every file matches its hash and every safetensors file has a readable header, so a file
+damaged before its manifest was written (a careless copy regenerates it) is refused too, with
+one line, before any stage loads it.
 """
 
 import contextlib
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from safetensors import SafetensorError, safe_open
 
 from components.common import uri
 from components.common.errors import KfpNlpError
@@ -27,6 +31,7 @@ TEXT = "text"
 LABEL = "label"
 DATASET_METADATA_KEY = b"kfp_nlp"
 MANIFEST_NAME = "kfp_nlp_manifest.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
 def sha256_file(path: Path) -> str:
@@ -73,12 +78,24 @@ def content_sha256(manifest: dict[str, Any]) -> str:
 
 def verify_manifest(model_dir: Path) -> dict[str, Any]:
     """Check every file against the manifest; a missing or changed file is an error."""
+    if (model_dir / uri.PENDING).exists():
+        raise KfpNlpError(
+            f"{model_dir} was not completely written ({uri.PENDING} is in it); copy or register "
+            "the model again"
+        )
     manifest_path = model_dir / MANIFEST_NAME
     if not manifest_path.is_file():
         raise KfpNlpError(
             f"{model_dir} has no {MANIFEST_NAME}; pass a model written by finetune_classifier"
         )
     manifest = json.loads(manifest_path.read_text())
+    pickles = sorted(p.name for p in model_dir.glob("*") if p.suffix in PICKLE_SUFFIXES)
+    if pickles and not any(model_dir.glob("*.safetensors")):
+        raise KfpNlpError(
+            f"model {model_dir} holds pickle weights ({pickles[0]}) and no safetensors; pickle "
+            "can run code when loaded, so it is never read: save the model with "
+            "save_pretrained(safe_serialization=True) and copy it again"
+        )
     for name, expected in manifest["files"].items():
         path = model_dir / name
         if not path.is_file():
@@ -90,7 +107,25 @@ def verify_manifest(model_dir: Path) -> dict[str, Any]:
                 f"model file {name} in {model_dir} does not match its manifest hash "
                 "(corrupted or changed); copy the model again from its source"
             )
+        if path.suffix == ".safetensors":
+            check_safetensors(path, read_tensors=False)
     return manifest
+
+
+def check_safetensors(path: Path, read_tensors: bool) -> None:
+    """A one-line error unless `path` is a readable safetensors file (header, and every tensor
+    with `read_tensors`)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            if read_tensors:
+                for key in f.keys():  # noqa: SIM118 - safe_open handles are not iterable
+                    f.get_slice(key)
+    except (SafetensorError, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise KfpNlpError(
+            f"model weights {path} are corrupted or truncated ({reason}); copy the model "
+            "folder again from its source, or retrain it"
+        ) from exc
 
 
 @contextlib.contextmanager

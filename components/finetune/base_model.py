@@ -9,9 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from safetensors import SafetensorError, safe_open
-
-from components.common.artifacts import sha256_file
+from components.common.artifacts import check_safetensors, sha256_file
 from components.common.errors import KfpNlpError
 from components.common.uri import download_dir, is_s3, local_path
 
@@ -85,7 +83,8 @@ def check(folder: Path, allow_pickle: bool, max_length: int) -> dict:
         )
     for path in weight_files(folder, allow_pickle):
         if path.suffix == ".safetensors":
-            _check_safetensors(path)
+            # Every tensor is read once: a damaged file fails here, not mid-training.
+            check_safetensors(path, read_tensors=True)
     limit = config.get("max_position_embeddings")
     if isinstance(limit, int) and max_length > limit:
         raise KfpNlpError(
@@ -93,19 +92,6 @@ def check(folder: Path, allow_pickle: bool, max_length: int) -> dict:
             f"(max_position_embeddings in {config_path}); pass --max-length {limit} or less"
         )
     return config
-
-
-def _check_safetensors(path: Path) -> None:
-    """Read every tensor once: a truncated or corrupted file fails here, not mid-training."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            for key in f.keys():  # noqa: SIM118 - safe_open handles are not iterable
-                f.get_slice(key)
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise KfpNlpError(
-            f"base model weights {path} are corrupted or truncated ({exc}); "
-            "copy the model folder again"
-        ) from exc
 
 
 def fingerprint(folder: Path) -> str:

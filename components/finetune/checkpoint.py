@@ -9,7 +9,9 @@ exists, and the marker is always written last:
 - on S3 the state object is uploaded first and the marker after it succeeded.
 
 A process killed in the middle of a save (even with SIGKILL) therefore leaves at worst an
-incomplete folder that is ignored and cleaned up, never a damaged newest checkpoint.
+incomplete folder that is ignored and cleaned up, never a damaged newest checkpoint. On S3 the
+next run also aborts the multipart upload the killed save left open (a state file of a few
+hundred MiB is uploaded in parts), which S3 would otherwise keep, and bill, forever.
 """
 
 import json
@@ -23,13 +25,16 @@ import torch
 
 from components.common.errors import KfpNlpError
 from components.common.uri import (
+    abort_uploads,
     is_s3,
     join,
     list_files,
     local_path,
     parse_s3,
+    read_bytes,
     s3_client,
     s3_errors,
+    upload_file,
 )
 
 STATE = "state.pt"
@@ -60,7 +65,7 @@ class CheckpointStore:
         steps = self._complete_steps()
         if not steps:
             return None
-        return json.loads(self._read_text(join(self.uri, steps[-1], MARKER)))
+        return json.loads(read_bytes(join(self.uri, steps[-1], MARKER)))
 
     def load(self, marker: dict[str, Any]) -> dict[str, Any]:
         """The saved training state of the checkpoint `marker` describes."""
@@ -86,8 +91,14 @@ class CheckpointStore:
             self._delete(old)
 
     def clean_incomplete(self) -> None:
-        """Remove what interrupted saves left behind (local temporary folders)."""
+        """Remove what interrupted saves left behind: local temporary folders; on S3 open
+        multipart uploads and state objects without a marker."""
         if is_s3(self.uri):
+            abort_uploads(self.uri)
+            names = list_files(self.uri)
+            complete = {n.split("/")[0] for n in names if n.endswith(f"/{MARKER}")}
+            for step in {n.split("/")[0] for n in names if n.startswith(_PREFIX)} - complete:
+                self._delete(step)
             return
         root = local_path(self.uri)
         if root.is_dir():
@@ -114,8 +125,8 @@ class CheckpointStore:
         with tempfile.TemporaryDirectory(prefix="kfp-nlp-ckpt-") as tmp:
             path = Path(tmp) / STATE
             torch.save(state, path)
+            upload_file(path, join(self.uri, name, STATE))
             with s3_errors(self.uri):
-                client.upload_file(str(path), location.bucket, f"{location.key}/{STATE}")
                 client.put_object(
                     Bucket=location.bucket,
                     Key=f"{location.key}/{MARKER}",
@@ -131,14 +142,6 @@ class CheckpointStore:
             # The marker goes first, so a half-deleted checkpoint is never taken as complete.
             for part in (MARKER, STATE):
                 s3_client().delete_object(Bucket=location.bucket, Key=f"{location.key}/{part}")
-
-    def _read_text(self, uri: str) -> str:
-        if not is_s3(uri):
-            return local_path(uri).read_text()
-        location = parse_s3(uri)
-        with s3_errors(uri):
-            body = s3_client().get_object(Bucket=location.bucket, Key=location.key)["Body"]
-            return body.read().decode()
 
     def _fetch(self, uri: str, tmp: Path) -> Path:
         if not is_s3(uri):

@@ -7,6 +7,7 @@ order stays random from epoch to epoch and reproducible from (seed, epoch) alone
 """
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,15 +72,31 @@ def read_split(path: Path, name: str) -> Split:
     texts = table.column(TEXT).to_pylist()
     raw_labels = table.column(LABEL).to_pylist()
     multi_label = bool(facts.get("multi_label")) or any(isinstance(v, list) for v in raw_labels)
+    missing = [row for row, value in enumerate(raw_labels) if _unlabelled(value)]
+    if missing:
+        raise KfpNlpError(
+            f"{len(missing)} rows of the {name} dataset {path} have no label (NaN, None or empty; "
+            f"first at row {missing[0]}); a missing label is not a class: drop them with "
+            "prepare_dataset --drop-unlabeled (drop_unlabeled=True) or fill them in"
+        )
     labels: list[list[str]] = []
     for row, (text, value) in enumerate(zip(texts, raw_labels, strict=True)):
-        if text is None or value is None:
+        if text is None:
             raise KfpNlpError(
-                f"row {row} of the {name} dataset {path} has no text or no label; "
+                f"row {row} of the {name} dataset {path} has no text; "
                 "drop or fill empty rows in prepare_dataset"
             )
         labels.append([str(v) for v in value] if isinstance(value, list) else [str(value)])
     return Split(texts, labels, multi_label, [str(v) for v in facts.get("labels", [])])
+
+
+def _unlabelled(value: object) -> bool:
+    """None, a float NaN (how pandas writes a missing label) or a blank string."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
 
 
 def label_set(train: Split, validation: Split) -> list[str]:

@@ -8,11 +8,10 @@ out/report.md (the output directory may be an s3:// prefix).
 """
 
 import argparse
-import json
 
 from components.common import uri
 from components.common.config import add_arguments, from_arguments
-from components.common.errors import run_cli
+from components.common.errors import KfpNlpError, run_cli
 from components.prepare.config import PrepareConfig
 from components.prepare.prepare import PrepareOutputs, prepare_dataset
 
@@ -28,13 +27,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = from_arguments(PrepareConfig, args)
     out = args.output_dir
+    if not uri.is_s3(out) and uri.local_path(out).is_file():
+        raise KfpNlpError(
+            f"--output-dir {out} is an existing file; pass a folder (new or existing) or an "
+            "s3:// prefix"
+        )
     outputs = PrepareOutputs(
         *(uri.join(out, f"{name}.parquet") for name in ("train", "validation", "test")),
         report=uri.join(out, "report.md"),
+        metrics=uri.join(out, "metrics.json"),
     )
     result = prepare_dataset(args.source, outputs, config)
-    with uri.atomic_output(uri.join(out, "metrics.json")) as staged:
-        staged.write_text(json.dumps(result.metrics(), indent=2))
     for name, facts in result.splits.items():
         print(f"{name}: {facts['rows']} rows -> {getattr(outputs, name)}")
     print(f"report: {outputs.report}")

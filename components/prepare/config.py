@@ -69,6 +69,12 @@ class PrepareConfig:
             "make them sum to 1",
         )
         require(bool(self.text_columns), "text_columns is empty; name the column with the text")
+        require(
+            all(name.strip() for name in self.text_columns),
+            f"text_columns {self.text_columns} holds an empty column name; name the column(s) "
+            "with the text, e.g. --text-columns reply_text",
+        )
+        require(self.seed >= 0, f"seed {self.seed} is negative; pass 0 or a positive integer")
         require(bool(self.label_column), "label_column is empty; name the column with the label")
         require(
             not (self.group_column and self.time_column),

@@ -16,6 +16,7 @@ Nothing reaches the output paths unless every check passed.
 import contextlib
 import hashlib
 import itertools
+import json
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class PrepareOutputs:
     validation: str
     test: str
     report: str
+    metrics: str = ""  # the row counts as JSON, written with the rest when given
 
 
 @dataclass
@@ -101,9 +103,11 @@ def _normalise_text(batch: pa.RecordBatch, columns: list[str]) -> pa.Array:
     )
     text = pc.utf8_trim_whitespace(pc.utf8_normalize(pc.fill_null(text, ""), "NFKC"))
     # NFKC already turned exotic spaces into ' '; the costly regex runs only where needed.
+    # RE2's \s leaves out the vertical tab, NEL and the line/paragraph separators: named here.
+    space = r"[\s\v\x{85}\x{2028}\x{2029}]"
     messy = pc.match_substring_regex(text, r"\s\s|[\t\n\r\f\v\x{85}\x{2028}\x{2029}]")
     if pc.any(messy).as_py():
-        collapsed = pc.replace_substring_regex(pc.filter(text, messy), r"\s+", " ")
+        collapsed = pc.replace_substring_regex(pc.filter(text, messy), f"{space}+", " ")
         text = pc.replace_with_mask(text, messy, collapsed)
     return text
 
@@ -127,6 +131,13 @@ def _normalise_labels(column: pa.Array) -> pa.Array:
 
 
 def _check_columns(schema: pa.Schema, config: PrepareConfig, source: str) -> None:
+    counts = Counter(schema.names)
+    repeated = [c for c in config.source_columns() if counts[c] > 1]
+    if repeated:
+        raise KfpNlpError(
+            f"{source} has the column {', '.join(repr(c) for c in repeated)} more than once; "
+            "give every column of the header a unique name"
+        )
     missing = [c for c in config.source_columns() if c not in schema.names]
     if missing:
         raise KfpNlpError(
@@ -333,7 +344,15 @@ class _Plan:
         self._check_unlabelled(scan)
         keep, self.conflicts = _deduplicate(text_hash, self.label)
         self.dropped["duplicate"] = int((~keep).sum())
-        names = sorted(scan.label_codes, key=scan.label_codes.get)
+        # Codes in label-name order, not order of first appearance: ties between labels (the
+        # majority label of a near-duplicate set) and the random draws per label then do not
+        # depend on the order of the source rows.
+        names = sorted(scan.label_codes)
+        if names:
+            by_name = np.array(
+                [names.index(n) for n in sorted(scan.label_codes, key=scan.label_codes.get)]
+            )
+            self.label = by_name[self.label]
         keep &= self._rare_label_mask(keep, names)
         self.labels = sorted({names[c] for c in np.unique(self.label[keep])})
         leak_hash = keys.concat("leak_hash", np.uint64)
@@ -523,9 +542,13 @@ def prepare_dataset(
         kept = plan.assignment != DROPPED
         result.length_percentiles, result.length_histogram = _length_summary(plan.length[kept])
         targets = {"train": outputs.train, "validation": outputs.validation, "test": outputs.test}
-        with contextlib.ExitStack() as stack:
-            staged = {n: stack.enter_context(uri.atomic_output(t)) for n, t in targets.items()}
-            report = stack.enter_context(uri.atomic_output(outputs.report))
+        targets["report"] = outputs.report
+        if outputs.metrics:
+            targets["metrics"] = outputs.metrics
+        # All outputs appear together or none does, even when S3 fails half-way.
+        with uri.atomic_outputs(targets) as staged:
             result.splits = _write_splits(spool, plan, staged, source_uri)
-            report.write_text(render_report(result, config))
+            staged["report"].write_text(render_report(result, config))
+            if outputs.metrics:
+                staged["metrics"].write_text(json.dumps(result.metrics(), indent=2))
     return result

@@ -17,6 +17,7 @@ already holds them. A recurring pipeline run finds the model in production with
 new model was deployed.
 """
 
+import contextlib
 import datetime
 import json
 import re
@@ -118,18 +119,25 @@ def register_version(
     now = _now()
     version = f"{now.strftime('%Y%m%d-%H%M%S')}-{content[:12]}"
     target = version_uri(root, name, version)
+    # The files go up as one set (removed again if the upload fails); registration.json goes
+    # last and makes the version visible.
     uri.upload_dir(model_dir, target)
-    _write_json(
-        uri.join(target, REGISTRATION),
-        {
-            "model": name,
-            "version": version,
-            "content_sha256": content,
-            "registered_at": now.isoformat(),
-            "metadata": metadata or {},
-            "provenance": manifest.get("provenance", {}),
-        },
-    )
+    try:
+        _write_json(
+            uri.join(target, REGISTRATION),
+            {
+                "model": name,
+                "version": version,
+                "content_sha256": content,
+                "registered_at": now.isoformat(),
+                "metadata": metadata or {},
+                "provenance": manifest.get("provenance", {}),
+            },
+        )
+    except BaseException:
+        with contextlib.suppress(KfpNlpError, OSError):
+            uri.delete_tree(target)
+        raise
     _record(root, name, {"event": "registered", "version": version, "metadata": metadata or {}})
     return version
 

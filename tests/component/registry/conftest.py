@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from components.common.artifacts import write_manifest
 
@@ -19,7 +21,8 @@ def make_model(folder: Path, weights: bytes) -> Path:
     """A model folder of the shape finetune_classifier writes: files plus a verified manifest."""
     folder.mkdir(parents=True)
     (folder / "config.json").write_text('{"id2label": {"0": "complaint", "1": "positive"}}')
-    (folder / "model.safetensors").write_bytes(weights)
+    tensor = torch.frombuffer(bytearray(weights), dtype=torch.uint8)
+    save_file({"classifier.weight": tensor}, str(folder / "model.safetensors"))
     write_manifest(folder, {"base_model": "all-MiniLM-L6-v2", "task": "single_label"})
     return folder
 
