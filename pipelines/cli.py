@@ -402,6 +402,9 @@ def cmd_run(args: argparse.Namespace) -> None:
         # A local run keeps its model registry beside its other outputs.
         pairs.append(f"registry_uri={(workdir / 'registry').resolve()}")
     params = parse_params(pipeline, pairs)
+    if args.dry_run:
+        print(json.dumps({"pipeline": args.pipeline, "parameters": params}, indent=2))
+        return
     _run_and_report(args.pipeline, params, workdir, args)
 
 
@@ -542,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter"
     )
     run.add_argument("--workdir", default="local_outputs", help="where run outputs go")
+    run.add_argument(
+        "--dry-run", action="store_true", help="check and print the parameters; run nothing"
+    )
     run.set_defaults(func=cmd_run)
     for local_run in (demo, run):
         local_run.add_argument(

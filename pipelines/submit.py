@@ -43,7 +43,7 @@ class SubmitHelp(argparse.Action):
                 print(f"\n{exc}")
             else:
                 described = describe_parameters(package.parameters)
-                print(f"\nparameters of {package.name} (--param NAME=VALUE):\n{described}")
+                print(f"\nparameters of {namespace.pipeline} (--param NAME=VALUE):\n{described}")
         parser.exit()
 
 
