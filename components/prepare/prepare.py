@@ -139,9 +139,10 @@ def _check_columns(schema: pa.Schema, config: PrepareConfig, source: str) -> Non
     if len(schema.names) == 1:
         separator = next((d for d in (";", "\t", "|", ",") if d in schema.names[0]), None)
         if separator:
+            tsv = " (or format=tsv)" if separator == "\t" else ""
             raise KfpNlpError(
                 f"{source} was read as one column {schema.names[0]!r}; its fields look "
-                f"separated by {separator!r}: pass delimiter={separator!r} (or format=tsv)"
+                f"separated by {separator!r}: pass delimiter={separator!r}{tsv}"
             )
     raise KfpNlpError(
         f"{source} has no column {', '.join(repr(c) for c in missing)}; its columns are "
