@@ -6,8 +6,8 @@ entry of RUNNERS or SKIPPED whose pattern matches it. A command that matches nei
 test: a new README block needs a way to run here or a written reason why it cannot.
 
 What runs, and in which form:
-- local commands (`python -m components.*`, `kfp-nlp compile`) run verbatim in a scratch folder,
-  on a small table of the sample data where they name one;
+- local commands (`python -m components.*`, `kfp-nlp compile`, `kfp-nlp ... --help`) run
+  verbatim in a scratch folder, on a small table of the sample data where they name one;
 - `kfp-nlp run ... --local` runs with `--dry-run` added: the parameters are parsed and typed
   exactly as for a run, but no training starts (a full run takes minutes; tests/pipeline/test_cli.py
   runs the pipeline itself on a small table);
@@ -96,6 +96,11 @@ def run_verbatim(words: list[str], scratch: Scratch) -> None:
     scratch.run(program(words))
 
 
+def show_help(words: list[str], scratch: Scratch) -> None:
+    done = scratch.run(program(words))
+    assert done.stdout.startswith("usage: kfp-nlp")
+
+
 def run_dry(words: list[str], scratch: Scratch) -> None:
     done = scratch.run(program([*words, "--dry-run"]))
     assert '"parameters"' in done.stdout
@@ -136,6 +141,7 @@ Runner = Callable[[list[str], Scratch], None]
 # The first matching pattern decides how a README command is run here.
 RUNNERS: list[tuple[str, Runner]] = [
     (r"^make (demo|test)$", check_make),
+    (r"kfp-nlp\b.* --help$", show_help),
     (r"kfp-nlp run .*--local", run_dry),
     (r"kfp-nlp (submit|schedule) ", run_against_standin),
     (r"kfp-nlp compile", run_verbatim),
