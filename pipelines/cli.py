@@ -98,7 +98,7 @@ def parse_params(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TASK_START = re.compile(r"Executing task '([^']+)'")
 _TASK_END = re.compile(r"Task '([^']+)' finished with status (\w+)")
-_TRAIN_STEP = re.compile(r"\[finetune\] step (\d+/\d+) .* ETA (\S+(?: \S+)?)\s*$")
+_TRAIN_STEP = re.compile(r"\[finetune\] step (\d+/\d+) .* ETA (\S+)\s*$")
 # How a step reports bad input: our one-line `error: ...`, or KfpNlpError's traceback line.
 _INPUT_ERROR = re.compile(r"^\s*(?:error: |(?:[\w.]+\.)?KfpNlpError: )(.+)$")
 _EXCEPTION = re.compile(r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception|Interrupt)\b.*)$")
@@ -140,7 +140,7 @@ class RunLog(io.TextIOBase):
         self.verbose = verbose
         self.live = not verbose and terminal.isatty()
         self.steps: list[Step] = []
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = self.path.open("a", encoding="utf-8", buffering=1)
         self._step_file: TextIO | None = None
         self._partial = ""
 
@@ -184,7 +184,7 @@ class RunLog(io.TextIOBase):
             self._end_step_file()
             step = Step(start[1], self.folder / f"{start[1]}.log")
             self.steps.append(step)
-            self._step_file = step.log.open("w", encoding="utf-8")
+            self._step_file = step.log.open("a", encoding="utf-8", buffering=1)  # retries append
             self._show(step, "running")
         if self._step_file is not None:
             self._step_file.write(line + "\n")
@@ -241,12 +241,14 @@ def _viewable(path: Path, suffix: str) -> str:
     return str(copy)
 
 
-def _release(name: str, params: dict[str, Any], run_dirs: list[Path]) -> dict[str, Any]:
-    """What the release step left: the registered version and the rendered manifest."""
+def _release(
+    name: str, params: dict[str, Any], outputs: dict[str, Any], run_dirs: list[Path]
+) -> dict[str, Any]:
+    """What an approved model's release left: its registry version and rendered manifest."""
     from components.registry import registry
 
     facts: dict[str, Any] = {}
-    if name != "text_classifier_training":
+    if name != "text_classifier_training" or not outputs.get("approved"):
         return facts
     manifests = [p for d in run_dirs for p in d.glob("**/deploy-inference-service*/manifest")]
     if manifests:
@@ -311,7 +313,7 @@ def run_local(
         ],
         "log": str(log.path),
     }
-    summary.update(_release(name, params, run_dirs))
+    summary.update(_release(name, params, summary["outputs"], run_dirs))
     return summary
 
 
@@ -351,7 +353,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         verdict = "APPROVED" if outputs["approved"] else "REJECTED"
         reason = re.sub(r"^(approved|rejected): ", "", outputs["reason"])
         print(f"gate:     {verdict}: {reason}")
-    if summary.get("registry_version") and outputs.get("approved"):
+    if summary.get("registry_version"):
         print(
             f"registry: {summary['model_name']} version {summary['registry_version']} is the "
             f"champion in {summary['parameters']['registry_uri']}"
