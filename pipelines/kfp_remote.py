@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import textwrap
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -142,6 +143,37 @@ def load_package(pipeline: str, compiled_dir: Path = COMPILED_DIR) -> PipelinePa
         parameters=parameters,
         sha256=hashlib.sha256(raw).hexdigest(),
     )
+
+
+_KINDS = {
+    "STRING": "text",
+    "NUMBER_INTEGER": "integer",
+    "NUMBER_DOUBLE": "number",
+    "BOOLEAN": "true/false",
+    "LIST": "list",
+    "STRUCT": "object",
+}
+
+
+def describe_parameters(parameters: Mapping[str, Mapping[str, Any]]) -> str:
+    """A pipeline's parameters for --help: required ones first, each with type, default, meaning."""
+    lines = []
+    required = [
+        n for n, s in parameters.items() if "defaultValue" not in s and not s.get("isOptional")
+    ]
+    for name in [*sorted(required), *sorted(set(parameters) - set(required))]:
+        spec = parameters[name]
+        kind = _KINDS.get(spec.get("parameterType", "STRING"), "text")
+        default = spec.get("defaultValue")
+        if spec.get("parameterType") == "NUMBER_INTEGER" and isinstance(default, float):
+            default = int(default)  # protobuf keeps every number as a double
+        shown = "required" if name in required else f"default {json.dumps(default)}"
+        lines.append(f"  {name} ({kind}, {shown})")
+        if spec.get("description"):
+            lines += textwrap.wrap(
+                spec["description"], width=96, initial_indent=" " * 6, subsequent_indent=" " * 6
+            )
+    return "\n".join(lines)
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:

@@ -1,7 +1,10 @@
 """`kfp-nlp submit`: run a compiled pipeline once on a Kubeflow Pipelines endpoint.
 
-    kfp-nlp submit train-and-deploy --host http://localhost:8888 \
-        --experiment intents --param epochs=3 --param data_uri=s3://bucket/replies.csv
+    kfp-nlp submit text_classifier_training --host http://localhost:8888 \
+        --experiment intents --service-account kfp-nlp-runner \
+        --param data_uri=s3://bucket/replies.csv --param registry_uri=s3://bucket/registry \
+        --param text_column=reply_text --param label_column=intent
+    kfp-nlp submit text_classifier_training --help   (lists the pipeline's parameters)
 
 The pipeline is a name from `pipelines/compiled/` (written by `kfp-nlp compile`) or a path to a
 compiled .yaml. Parameters are checked against the pipeline's declared types before the run is
@@ -11,14 +14,37 @@ created; the run goes into the experiment, which is created if it does not exist
 import argparse
 from typing import Any
 
+from components.common.errors import KfpNlpError
 from pipelines.kfp_remote import (
+    COMPILED_DIR,
     add_connection_arguments,
     connect,
+    describe_parameters,
     kfp_errors,
     load_package,
     parse_assignments,
     typed_parameters,
 )
+
+
+class SubmitHelp(argparse.Action):
+    """`--help` that, after `submit PIPELINE`, also lists the compiled pipeline's parameters."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, help="show this help and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, *_: Any) -> None:
+        parser.print_help()
+        if getattr(namespace, "pipeline", None):
+            compiled_dir = getattr(namespace, "compiled_dir", None) or COMPILED_DIR
+            try:
+                package = load_package(namespace.pipeline, compiled_dir)
+            except KfpNlpError as exc:
+                print(f"\n{exc}")
+            else:
+                described = describe_parameters(package.parameters)
+                print(f"\nparameters of {namespace.pipeline} (--param NAME=VALUE):\n{described}")
+        parser.exit()
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -28,7 +54,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="run a compiled pipeline once on a KFP endpoint",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
+    parser.add_argument("-h", "--help", action=SubmitHelp)
     parser.add_argument("pipeline", help="compiled pipeline name or path to its .yaml")
     add_connection_arguments(parser)
     parser.add_argument("--experiment", default="kfp-nlp", help="experiment to run in")

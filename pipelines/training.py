@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model
 
+from components.common.image import IMAGE
 from components.deploy.component import deploy_inference_service
 from components.evaluate.component import evaluate_classifier
 from components.finetune.component import finetune_classifier
@@ -48,6 +49,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         model_name: str,
         serving_namespace: str,
         deploy_dry_run: bool,
+        serving_image: str,
     ):
         """Register the model, deploy it, and make it the champion, only when the gate approved it.
 
@@ -66,6 +68,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
                 name=model_name,
                 namespace=serving_namespace,
                 dry_run=deploy_dry_run,
+                image=serving_image,
             )
             deployed.set_display_name("Deploy to KServe").set_caching_options(False)
             touches_s3(deployed, settings)
@@ -101,9 +104,15 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         thresholds: str = "macro_f1>=0.5",
         max_regression: float = 0.01,
         slice_columns: str = "text_length",
-        serving_namespace: str = "kubeflow-user",
+        serving_namespace: str = "kfp-nlp-dev",
         deploy_dry_run: bool = True,
         seed: int = 42,
+        data_format: str = "auto",
+        delimiter: str = "",
+        keep_columns: list = [],  # noqa: B006 - KFP reads the default from the signature
+        max_steps: int = 0,
+        max_train_samples: int = 0,
+        serving_image: str = IMAGE,
     ) -> TrainingOutputs:
         """Train a text classifier on a table of labelled texts and release it if it is better.
 
@@ -131,11 +140,24 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
                 from them) and removes them after success.
             thresholds: Absolute gate, e.g. "macro_f1>=0.8,ece<=0.1".
             max_regression: Largest drop in macro-F1 against the champion still approved.
-            slice_columns: Columns to report metrics by (text_length is built in).
-            serving_namespace: Kubernetes namespace of the InferenceService named model_name.
+            slice_columns: Comma-separated columns to report metrics by, e.g.
+                "text_length,channel" (text_length is built in); checked before training.
+            serving_namespace: Kubernetes namespace of the InferenceService named model_name
+                (kfp-nlp-dev is the namespace of manifests/overlays/dev).
             deploy_dry_run: Only render the InferenceService (kept as an artifact); set false on
                 a cluster with KServe to create or patch it.
             seed: Seed for the split and the training run.
+            data_format: Format of data_uri: auto (from its name or content), csv, tsv, jsonl
+                or parquet.
+            delimiter: Field separator of a CSV source, e.g. ";" for a spreadsheet export
+                (empty: "," for csv, tab for tsv).
+            keep_columns: More source columns to carry into the splits and the predictions
+                (slice columns are kept anyway).
+            max_steps: Stop fine-tuning after this many optimizer steps (0: no limit), for a
+                quick first run.
+            max_train_samples: Fine-tune on only the first N training examples (0: all).
+            serving_image: Image of the deployed model server; defaults to the image the
+                pipeline was compiled with (`kfp-nlp compile --image`).
         """
         # Content identities, never cached: they key the cached steps that read these locations.
         data_snapshot = snapshot_source(location=data_uri)
@@ -151,6 +173,10 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             group_column=group_column,
             time_column=time_column,
             seed=seed,
+            keep_columns=keep_columns,
+            format=data_format,
+            delimiter=delimiter,
+            slice_columns=slice_columns,
         )
         touches_s3(resources(prepared.set_display_name("Prepare data"), "2", "8Gi"), settings)
 
@@ -175,6 +201,8 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             num_workers=num_workers,
             checkpoint_uri=checkpoint_uri,
             seed=seed,
+            max_steps=max_steps,
+            max_train_samples=max_train_samples,
         )
         trained.after(champion)
         touches_s3(resources(trained.set_display_name("Fine-tune"), "4", "16Gi"), settings)
@@ -199,6 +227,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             model_name=model_name,
             serving_namespace=serving_namespace,
             deploy_dry_run=deploy_dry_run,
+            serving_image=serving_image,
         ).set_display_name("Release if approved")
 
         return TrainingOutputs(

@@ -78,17 +78,25 @@ def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
     yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
 
 
-def iter_batches(path: Path, fmt: str = "auto", name: str = "") -> Iterator[pa.RecordBatch]:
-    """Stream the record batches of a table file; errors name the file and the way out."""
+def iter_batches(
+    path: Path, fmt: str = "auto", name: str = "", delimiter: str = ""
+) -> Iterator[pa.RecordBatch]:
+    """Stream the record batches of a table file; errors name the file and the way out.
+
+    `delimiter` overrides the field separator of CSV and TSV files (e.g. ";" for a spreadsheet
+    export); a UTF-8 byte order mark at the start of a CSV or TSV file is skipped.
+    """
     label = name or str(path)
+    if len(delimiter) > 1:
+        raise KfpNlpError(f"delimiter {delimiter!r} is not one character; give e.g. ';' or '|'")
     if path.stat().st_size == 0:
         raise KfpNlpError(f"{label} is empty; point at a file that holds a header and rows")
     fmt = detect_format(path, name) if fmt == "auto" else fmt
     if fmt not in FORMATS:
         raise KfpNlpError(f"unknown table format {fmt!r}; use one of auto, {', '.join(FORMATS)}")
     readers = {
-        "csv": lambda: _csv_batches(path, ","),
-        "tsv": lambda: _csv_batches(path, "\t"),
+        "csv": lambda: _csv_batches(path, delimiter or ","),
+        "tsv": lambda: _csv_batches(path, delimiter or "\t"),
         "jsonl": lambda: _jsonl_batches(path),
         "parquet": lambda: _parquet_batches(path),
     }

@@ -11,7 +11,7 @@ def deploy_inference_service(
     model_uri: str,
     manifest: Output[Artifact],
     name: str,
-    namespace: str = "kubeflow-user",
+    namespace: str = "kfp-nlp-dev",
     runtime: str = "kfp-nlp",
     image: str = "",
     backend: str = "pytorch",

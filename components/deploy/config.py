@@ -15,7 +15,7 @@ class DeployConfig:
     """What InferenceService to render and how to roll it out."""
 
     name: str = field(default="", metadata={"help": "InferenceService name (a DNS label)"})
-    namespace: str = field(default="kubeflow-user", metadata={"help": "Kubernetes namespace"})
+    namespace: str = field(default="kfp-nlp-dev", metadata={"help": "Kubernetes namespace"})
     runtime: str = field(
         default="kfp-nlp",
         metadata={"help": "kfp-nlp (our model server) or huggingface (KServe's runtime)"},

@@ -32,6 +32,8 @@ def prepare_dataset(
     min_label_count: int = 10,
     rare_labels: str = "drop",
     drop_unlabeled: bool = False,
+    delimiter: str = "",
+    slice_columns: str = "",
 ):
     """Clean, deduplicate and split a raw text table into train/validation/test Datasets.
 
@@ -62,6 +64,9 @@ def prepare_dataset(
         min_label_count: Labels with fewer rows are dropped or fail the step (rare_labels).
         rare_labels: "drop" or "fail" for labels below min_label_count.
         drop_unlabeled: Drop rows without a label instead of failing.
+        delimiter: Field separator of a CSV/TSV source, e.g. ";" (empty: "," or tab).
+        slice_columns: Comma-separated columns the evaluation slices by: the step fails at once
+            if the table lacks one, and keeps them in the splits (text_length is derived).
 
     Returns:
         train: Training split (Parquet; `text`, `label` and kept columns).
@@ -99,4 +104,6 @@ def prepare_dataset(
             min_label_count=min_label_count,
             rare_labels=rare_labels,
             drop_unlabeled=drop_unlabeled,
+            delimiter=delimiter,
+            slice_columns=slice_columns,
         )

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from components.common.config import require
 from components.common.tables import FORMATS
+from components.evaluate.config import TEXT_LENGTH_SLICE, split_columns
 
 SPLITS = ("train", "validation", "test")
 
@@ -31,6 +32,17 @@ class PrepareConfig:
     )
     format: str = field(
         default="auto", metadata={"help": f"source format: auto or one of {', '.join(FORMATS)}"}
+    )
+    delimiter: str = field(
+        default="",
+        metadata={"help": "field separator of a CSV/TSV source, e.g. ';' (empty: ',' or tab)"},
+    )
+    slice_columns: str = field(
+        default="",
+        metadata={
+            "help": "comma-separated columns the evaluation slices by: refused up front if the "
+            f"table lacks them, and kept in the splits ('{TEXT_LENGTH_SLICE}' is derived)"
+        },
     )
     train_fraction: float = field(default=0.8, metadata={"help": "share of rows for training"})
     validation_fraction: float = field(
@@ -88,6 +100,10 @@ class PrepareConfig:
             self.format in ("auto", *FORMATS),
             f"format {self.format!r} is unknown; use auto or one of {', '.join(FORMATS)}",
         )
+        require(
+            len(self.delimiter) <= 1,
+            f"delimiter {self.delimiter!r} is not one character; give e.g. ';' or '|'",
+        )
 
     @property
     def fractions(self) -> dict[str, float]:
@@ -99,8 +115,13 @@ class PrepareConfig:
             )
         )
 
+    @property
+    def slice_list(self) -> list[str]:
+        """The slice columns read from the source (the derived text_length is not)."""
+        return [c for c in split_columns(self.slice_columns) if c != TEXT_LENGTH_SLICE]
+
     def source_columns(self) -> list[str]:
         """Every source column this configuration reads, in a stable order."""
-        extra = [self.group_column, self.time_column, *self.keep_columns]
+        extra = [self.group_column, self.time_column, *self.keep_columns, *self.slice_list]
         wanted = [*self.text_columns, self.label_column, *extra]
         return list(dict.fromkeys(c for c in wanted if c))

@@ -139,11 +139,26 @@ def _check_columns(schema: pa.Schema, config: PrepareConfig, source: str) -> Non
             "give every column of the header a unique name"
         )
     missing = [c for c in config.source_columns() if c not in schema.names]
-    if missing:
+    if not missing:
+        return
+    slices = [c for c in missing if c in config.slice_list]
+    if slices and len(slices) == len(missing):
         raise KfpNlpError(
-            f"{source} has no column {', '.join(repr(c) for c in missing)}; its columns are "
-            f"{', '.join(repr(c) for c in schema.names)}: pass them as text_columns/label_column"
+            f"slice column {', '.join(repr(c) for c in slices)} is not in {source} (columns: "
+            f"{', '.join(repr(c) for c in schema.names)}); name existing columns in slice_columns"
         )
+    if len(schema.names) == 1:
+        separator = next((d for d in (";", "\t", "|", ",") if d in schema.names[0]), None)
+        if separator:
+            tsv = " (or format=tsv)" if separator == "\t" else ""
+            raise KfpNlpError(
+                f"{source} was read as one column {schema.names[0]!r}; its fields look "
+                f"separated by {separator!r}: pass delimiter={separator!r}{tsv}"
+            )
+    raise KfpNlpError(
+        f"{source} has no column {', '.join(repr(c) for c in missing)}; its columns are "
+        f"{', '.join(repr(c) for c in schema.names)}: pass them as text_columns/label_column"
+    )
 
 
 def _timestamps(column: pa.Array, name: str, offset: int) -> np.ndarray:
@@ -174,7 +189,10 @@ class _Scan:
         writer = None
         limit = self.config.max_rows or None
         try:
-            for batch in iter_batches(path, self.config.format, name=source):
+            batches = iter_batches(
+                path, self.config.format, name=source, delimiter=self.config.delimiter
+            )
+            for batch in batches:
                 if writer is None:
                     _check_columns(batch.schema, self.config, source)
                 if limit is not None:
@@ -223,7 +241,7 @@ class _Scan:
             if name not in (TEXT, LABEL):
                 columns[name] = kept.column(name)
         self._gather_keys(kept, text, labels, length, offset)
-        for name in (config.group_column, config.time_column):
+        for name in (config.group_column, config.time_column, *config.slice_list):
             if name and name not in columns:
                 columns[name] = kept.column(name)
         return pa.table(columns)
