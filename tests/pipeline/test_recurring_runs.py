@@ -5,22 +5,19 @@ run here trains; the runs are tiny (a few hundred rows, one epoch, 32 tokens).
 
 The sequence: a run with `kfp-nlp demo`'s model name and registry; then a user's own table with
 other columns and labels and the default registry settings; the same table replaced behind the
-same path by a bigger one; and that table once more, unchanged.
+same path by a bigger one; that table once more, unchanged; and that table under the demo's
+model name, which must stop before fine-tuning.
 """
 
 import random
-import types
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from components.common.errors import KfpNlpError
 from components.registry import registry
-from components.registry.kfp_io import resolve_component
 from components.sample_data import write_sample
-from pipelines.cli import COMPILED_DIR, DEMO_PARAMS, run_local
+from pipelines.cli import DEMO_PARAMS, run_local
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 
@@ -73,6 +70,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     unchanged = run_local("text_classifier_training", user, work)
     return {
         "work": work,
+        "user": user,
         "registry": local_registry,
         "demo": demo["outputs"],
         "first": first["outputs"],
@@ -107,22 +105,17 @@ def test_a_retrain_on_unchanged_data_is_not_a_release(runs):
     assert [e["event"] for e in history].count("registered") == 2
 
 
-def test_a_champion_for_other_labels_stops_the_run_before_fine_tuning(runs):
-    # A user who reuses the demo's model name for the tickets: the champion lookup, which the
-    # compiled pipeline runs before fine-tuning, fails with one line.
-    (train,) = sorted(runs["work"].glob("runs/*/prepare-dataset/train"))[-1:]
-    with pytest.raises(KfpNlpError, match="cannot be compared, so nothing was trained"):
-        resolve_component(
-            runs["registry"],
-            DEMO_PARAMS["model_name"],
-            "champion",
-            False,
-            types.SimpleNamespace(path=str(train)),
-        )
-    spec = yaml.safe_load((COMPILED_DIR / "text_classifier_training.yaml").read_text())
-    tasks = spec["root"]["dag"]["tasks"]
-    assert "resolve-model" in tasks["finetune-classifier"]["dependentTasks"]
-    assert tasks["resolve-model"]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"] == {
-        "outputArtifactKey": "train",
-        "producerTask": "prepare-dataset",
-    }
+def test_a_champion_for_other_labels_stops_the_run_before_fine_tuning(runs, capfd):
+    # A user who reuses the demo's model name for the tickets table.
+    params = {**runs["user"], "model_name": DEMO_PARAMS["model_name"]}
+    started = set(runs["work"].glob("runs/*"))
+    with pytest.raises(RuntimeError, match="FAILURE"):
+        run_local("text_classifier_training", params, runs["work"])
+    logs = capfd.readouterr()
+    errors = [line for line in (logs.out + logs.err).splitlines() if "error: " in line]
+    assert len(errors) == 1, errors
+    assert "cannot be compared, so nothing was trained" in errors[0]
+    assert "Traceback" not in logs.out + logs.err
+    (run,) = set(runs["work"].glob("runs/*")) - started
+    assert (run / "prepare-dataset").is_dir()
+    assert not (run / "finetune-classifier").exists()

@@ -70,6 +70,21 @@ def _slightly_changed(y: np.ndarray, base: np.ndarray, fixed: int, broken: int) 
     return pred
 
 
+def test_the_champions_own_files_are_never_approved_as_new() -> None:
+    # A retrain on unchanged data (or a cached training step) hands the gate the champion itself:
+    # it meets every threshold and does not regress, and still is nothing to release.
+    y = _truth()
+    probs = _probs(_with_accuracy(y, 0.9, 1))
+    config = EvaluateConfig(thresholds="macro_f1>=0.5")
+
+    decision = decide(y, probs, LABELS, config, probs, unchanged=True)
+
+    assert not decision.approved
+    assert decision.reason.startswith("unchanged: the challenger's model files are identical")
+    assert [c["passed"] for c in decision.checks] == [True, True, False]
+    assert decide(y, probs, LABELS, config, probs).approved
+
+
 def test_improvement_within_the_noise_is_rejected_when_significance_is_required() -> None:
     y = _truth()
     champion = _with_accuracy(y, 0.80, 1)

@@ -93,3 +93,18 @@ def test_checkpoint_store_ignores_incomplete_saves_and_keeps_the_newest(tmp_path
 def test_metric_names_follow_epochs_or_steps():
     assert metric_name({"epoch": 2.0, "step": 20}) == "epoch_2"
     assert metric_name({"epoch": 1.5, "step": 15}) == "step_15"
+
+
+def test_run_scoped_checkpoints_sit_beside_the_model_output():
+    from components.finetune.kfp_io import run_scoped_checkpoints
+
+    model = "s3://bucket/root/run-1/finetune-classifier/model"
+    assert run_scoped_checkpoints(model) == f"{model}-checkpoints"
+    # KFP's default MinIO pipeline root, reached through the S3 API.
+    assert run_scoped_checkpoints("minio://mlpipeline/v2/artifacts/r/t/model") == (
+        "s3://mlpipeline/v2/artifacts/r/t/model-checkpoints"
+    )
+    assert run_scoped_checkpoints("/runs/r/finetune-classifier/model") == (
+        "/runs/r/finetune-classifier/model-checkpoints"
+    )
+    assert run_scoped_checkpoints("gs://bucket/root/model") == ""
