@@ -1,8 +1,8 @@
 """text_classifier_training: a labelled text table in, a gated, deployed classifier out.
 
 prepare_dataset -> finetune_classifier -> evaluate_classifier (against the registry's champion,
-when there is one) -> only if approved: register the model, deploy it to KServe, and move the
-champion alias to it.
+when there is one) -> only if approved: export it to ONNX int8, register it, deploy it to KServe
+(on int8 when that is as accurate as fp32, else on PyTorch), and move the champion alias to it.
 """
 
 from typing import Any, NamedTuple
@@ -15,6 +15,7 @@ from components.evaluate.component import evaluate_classifier
 from components.finetune.component import finetune_classifier
 from components.prepare.component import prepare_dataset
 from components.registry.component import promote_champion, register_model, resolve_model
+from components.serve.component import export_onnx
 from pipelines.cluster import ClusterSettings, on_gpu, resources, touches_s3
 
 
@@ -39,6 +40,8 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
     def release_if_approved(
         approved: bool,
         model: Input[Model],
+        test: Input[Dataset],
+        max_int8_accuracy_drop: float,
         registry_uri: str,
         model_name: str,
         serving_namespace: str,
@@ -51,13 +54,25 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         The champion alias moves last, after the deployment succeeded.
         """
         with dsl.If(approved == True):  # noqa: E712 - a KFP condition, not a Python comparison
+            # The release carries an ONNX int8 copy and serves it when it is as accurate as fp32.
+            exported = export_onnx(
+                model=model, test=test, max_int8_accuracy_drop=max_int8_accuracy_drop
+            )
+            touches_s3(
+                resources(exported.set_display_name("Export ONNX int8"), "2", "8Gi"), settings
+            )
+            model = exported.outputs["onnx_model"]
             registered = register_model(
                 model=model, registry_root=registry_uri, model_name=model_name
             )
             registered.set_display_name("Register model").set_caching_options(False)
             touches_s3(registered, settings)
             deployed = deploy_inference_service(
-                model=model, name=model_name, namespace=serving_namespace, dry_run=deploy_dry_run
+                model=model,
+                name=model_name,
+                namespace=serving_namespace,
+                backend=exported.outputs["backend"],
+                dry_run=deploy_dry_run,
             )
             deployed.set_display_name("Deploy to KServe").set_caching_options(False)
             touches_s3(deployed, settings)
@@ -92,6 +107,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         checkpoint_uri: str = "",
         thresholds: str = "macro_f1>=0.5",
         max_regression: float = 0.01,
+        max_int8_accuracy_drop: float = 0.01,
         slice_columns: str = "text_length",
         serving_namespace: str = "kubeflow-user",
         deploy_dry_run: bool = True,
@@ -120,6 +136,8 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             checkpoint_uri: s3:// prefix or folder for resumable checkpoints; empty disables.
             thresholds: Absolute gate, e.g. "macro_f1>=0.8,ece<=0.1".
             max_regression: Largest drop in macro-F1 against the champion still approved.
+            max_int8_accuracy_drop: Deploy the ONNX int8 model when its test accuracy is at most
+                this far below fp32's (0.01: one point); otherwise the PyTorch one.
             slice_columns: Columns to report metrics by (text_length is built in).
             serving_namespace: Kubernetes namespace of the InferenceService named model_name.
             deploy_dry_run: Only render the InferenceService (kept as an artifact); set false on
@@ -172,6 +190,8 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         release_if_approved(
             approved=evaluated.outputs["approved"],
             model=trained.outputs["model"],
+            test=prepared.outputs["test"],
+            max_int8_accuracy_drop=max_int8_accuracy_drop,
             registry_uri=registry_uri,
             model_name=model_name,
             serving_namespace=serving_namespace,
