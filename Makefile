@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.prepare_dataset
 	$(PY) -m benchmarks.finetune --threads 1
 	$(PY) -m benchmarks.evaluate_bootstrap
+	$(PY) -m benchmarks.serving
 
 clean:
 	rm -rf $(VENV) .venv-tools local_outputs .pytest_cache .ruff_cache

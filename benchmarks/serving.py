@@ -1,143 +1,201 @@
-"""Model server throughput and latency: ours (PyTorch, ONNX int8) against a plain pipeline server.
+"""Model server throughput and latency: ours (PyTorch, ONNX int8) against a KServe-style baseline.
 
-    python -m benchmarks.serving [--model-dir MODEL --test TEST.parquet] [--requests 200]
+    python -m benchmarks.serving [--model-dir MODEL_WITH_ONNX --test TEST.parquet]
 
-Every server runs as its own process on loopback, one at a time, and gets the same requests
-(one held-out reply each) from the same HTTP client at concurrency 1 and 8. The baseline is a
-`transformers` text-classification pipeline behind a plain threaded HTTP server, scoring each
-request as it comes. Ours is `python -m components.serve`: micro-batching across concurrent
-requests, bf16 autocast where the CPU has it (PyTorch), or the int8 ONNX export. Accuracy is
-that of the served answers against the test labels. Without --model-dir, a small MiniLM
-classifier is trained first (benchmarks.small_classifier) and exported to ONNX.
+Servers, each its own process on loopback, all on the same HTTP stack (KServe's REST app and
+data plane under uvicorn, components.serve.http) and the same model:
+(a) baseline: a KServe `Model` doing what KServe's Hugging Face runtime does for sequence
+    classification: each request tokenized and scored on its own, in PyTorch fp32;
+(b) ours, PyTorch fp32, and (c) ours, ONNX int8: continuous token-budget batching across
+    requests (components.serve.scheduler).
+One asyncio HTTP client (aiohttp) sends the test split's texts at concurrency 1, 8, 32 and 128,
+one text per request, then 64 texts per request; settings alternate between servers so that
+changes in background load fall on all alike. Each of ours is also compared with offline batch
+scoring of the same backend in the same run (its ceiling). Last, overload: concurrency 128
+against ours (int8) with a queue of 16 texts, where every request must be answered 200 or 503.
+Without --model-dir, a small MiniLM classifier is trained (benchmarks.small_classifier) and
+exported to ONNX first.
 """
 
 import argparse
-import concurrent.futures
-import http.server
-import json
+import asyncio
+import collections
 import os
+import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import numpy as np
 import pandas as pd
-import requests
+from kserve import Model
 
 from benchmarks.small_classifier import train
-from components.serve.config import ExportConfig
+from components.common.errors import KfpNlpError
+from components.common.inference import load_classifier, predict_proba, score_tokens, tokenize
+from components.serve.config import ONNX_INT8, ExportConfig
+from components.serve.http import listen, serve_model
+from components.serve.metrics import ServerMetrics
 from components.serve.onnx_export import export_onnx
+from components.serve.server import parse_v1
 
 REPO = Path(__file__).resolve().parents[1]
+NAME = "intents"
+CONCURRENCY = (1, 8, 32, 128)
+BATCH_TEXTS = 64
+BATCH_CONCURRENCY = 8
+
+
+class PerRequestModel(Model):
+    """What KServe's Hugging Face runtime does for sequence classification: every request is
+    tokenized (padded to its own longest text) and scored alone, on the event loop's thread."""
+
+    def __init__(self, model_dir: str):
+        super().__init__(NAME)
+        self.classifier = load_classifier(Path(model_dir), max_length=128)
+        self.ready = True
+        self.load_error: KfpNlpError | None = None
+        self.idle = True
+
+    def drain(self) -> None:
+        self.ready = False
+
+    def metadata_extras(self) -> dict[str, Any]:
+        return {}
+
+    def predict(self, payload: Any, headers: dict[str, str] | None = None) -> dict:
+        texts = parse_v1(payload).texts
+        scores = score_tokens(
+            self.classifier, tokenize(self.classifier, texts), len(texts), precision="fp32"
+        )
+        labels = [self.classifier.labels[i] for i in scores.argmax(axis=1)]
+        return {
+            "predictions": [
+                {"label": label, "probability": float(p)}
+                for label, p in zip(labels, scores.max(axis=1), strict=True)
+            ]
+        }
 
 
 def serve_baseline(model_dir: str, port: int) -> None:
-    """A transformers pipeline behind http.server: POST /predict {"instances": [...]}."""
-    from transformers import pipeline
-
-    classify = pipeline("text-classification", model=model_dir, device="cpu")
-    lock = threading.Lock()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self._reply({"ready": True})
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with lock:
-                results = classify(body["instances"])
-            predictions = [{"label": r["label"], "probability": r["score"]} for r in results]
-            self._reply({"predictions": predictions})
-
-        def _reply(self, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    model = PerRequestModel(model_dir)
+    metrics = ServerMetrics(NAME, "baseline", "pytorch")
+    serve_model(model, listen("127.0.0.1", port), metrics, 10_000_000, drain_s=5)
 
 
 def free_port() -> int:
-    import socket
+    sock = listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
-
-def start(command: list[str], ready_url: str, log: Path) -> subprocess.Popen:
+def start(command: list[str], base: str, log: Path) -> subprocess.Popen:
     with log.open("w") as sink:
         process = subprocess.Popen(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{command} exited:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(ready_url, timeout=2).ok:
-                return process
-        except requests.ConnectionError:
-            pass
+        done = subprocess.run(
+            ["curl", "-sf", f"{base}/v2/models/{NAME}/ready"], capture_output=True, check=False
+        )
+        if done.returncode == 0:
+            return process
         time.sleep(0.5)
     process.kill()
     raise TimeoutError(f"{command} not ready")
 
 
-def load(url: str, texts: list[str], concurrency: int) -> dict:
-    """Send one request per text; elapsed time, latencies and the labels answered."""
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=concurrency)
-    session.mount("http://", adapter)
+async def load(url: str, bodies: list[list[str]], concurrency: int) -> dict:
+    """Send every body with `concurrency` requests in flight; statuses, latencies, labels."""
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=300)
+    results: list[tuple[int, float, list[str]]] = [(0, 0.0, [])] * len(bodies)
+    queue = collections.deque(enumerate(bodies))
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
-    def send(text: str) -> tuple[float, str]:
-        begin = time.perf_counter()
-        response = session.post(url, json={"instances": [text]}, timeout=120)
-        response.raise_for_status()
-        return time.perf_counter() - begin, response.json()["predictions"][0]["label"]
+        async def send(texts: list[str]) -> tuple[int, float, list[str]]:
+            began = time.perf_counter()
+            try:
+                async with session.post(url, json={"instances": texts}) as response:
+                    body = await response.json(content_type=None)
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError):
+                return -1, time.perf_counter() - began, []
+            elapsed = time.perf_counter() - began
+            labels = [p["label"] for p in body["predictions"]] if status == 200 else []
+            return status, elapsed, labels
 
-    for text in texts[:4]:
-        send(text)
-    begin = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        results = list(pool.map(send, texts))
+        async def worker() -> None:
+            while queue:
+                index, texts = queue.popleft()
+                results[index] = await send(texts)
+
+        for texts in bodies[:4]:
+            await send(texts)
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return {"elapsed": elapsed, "results": results}
+
+
+def summarize(
+    server: str, setting: str, bodies: list[list[str]], truth: list[list[str]], run: dict
+):
+    ok = [(r, t) for r, t in zip(run["results"], truth, strict=True) if r[0] == 200]
+    latencies = np.array([r[1] for r, _ in ok]) * 1000 if ok else np.array([np.nan])
+    correct = [a == b for r, t in ok for a, b in zip(r[2], t, strict=True)]
+    statuses = collections.Counter(r[0] for r in run["results"])
     return {
-        "elapsed": time.perf_counter() - begin,
-        "latencies": [r[0] * 1000 for r in results],
-        "labels": [r[1] for r in results],
-    }
-
-
-def summarize(name: str, concurrency: int, runs: list[dict]) -> dict:
-    """Throughput, latency percentiles and accuracy over all rounds of one setting."""
-    latencies = np.concatenate([r["latencies"] for r in runs])
-    labels = np.concatenate([r["labels"] for r in runs])
-    truth = np.concatenate([r["truth"] for r in runs])
-    return {
-        "server": name,
-        "concurrency": concurrency,
-        "throughput": len(latencies) / sum(r["elapsed"] for r in runs),
+        "server": server,
+        "setting": setting,
+        "texts_per_s": sum(len(r[2]) for r, _ in ok) / run["elapsed"],
         "p50": float(np.percentile(latencies, 50)),
         "p99": float(np.percentile(latencies, 99)),
-        "accuracy": float(np.mean(labels == truth)),
+        "accuracy": float(np.mean(correct)) if correct else float("nan"),
+        "statuses": ", ".join(
+            f"{'no answer' if s == -1 else s}: {n}" for s, n in sorted(statuses.items())
+        ),
     }
+
+
+def ceiling(model_dir: Path, texts: list[str], onnx_file: str, batch_size: int) -> float:
+    """Offline batch scoring of the same backend: texts/s, best of three passes."""
+    classifier = load_classifier(model_dir, 128, onnx_file)
+    predict_proba(classifier, texts[:64], batch_size, "fp32")
+    best = 0.0
+    for _ in range(3):
+        began = time.perf_counter()
+        predict_proba(classifier, texts, batch_size, "fp32")
+        best = max(best, len(texts) / (time.perf_counter() - began))
+    return best
+
+
+def cpu_description() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        model = next(
+            line.split(":", 1)[1].strip() for line in info.splitlines() if "model name" in line
+        )
+        flags = set(next(line for line in info.splitlines() if line.startswith("flags")).split())
+    except (OSError, StopIteration):
+        flags = set()
+    wanted = ("avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+    present = [f for f in wanted if f in flags] or ["none of AVX-512/AMX"]
+    return f"{model}, {os.cpu_count()} CPUs, flags: {' '.join(present)}"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, help="Model artifact with onnx/ (export_onnx)")
     parser.add_argument("--test", type=Path, help="test Dataset parquet (text, label)")
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=600, help="single-text requests per run")
     parser.add_argument("--serve-baseline", nargs=2, metavar=("MODEL_DIR", "PORT"))
     args = parser.parse_args(argv)
     if args.serve_baseline:
@@ -149,61 +207,99 @@ def main(argv: list[str] | None = None) -> None:
         args.model_dir, args.test = work / "model-onnx", built.test_path
         export_onnx(str(built.model_dir), args.model_dir, str(built.test_path), ExportConfig())
     test = pd.read_parquet(args.test)
-    test = pd.concat([test] * (args.requests // len(test) + 1)).head(args.requests)
-    texts, truth = test["text"].tolist(), np.asarray(test["label"])
+    texts, labels = test["text"].tolist(), test["label"].tolist()
+    single = [[texts[i % len(texts)]] for i in range(args.requests)]
+    single_truth = [[labels[i % len(texts)]] for i in range(args.requests)]
+    count = max(2, args.requests // BATCH_TEXTS)
+    multi = [
+        [texts[(i * BATCH_TEXTS + j) % len(texts)] for j in range(BATCH_TEXTS)]
+        for i in range(count)
+    ]
+    multi_truth = [
+        [labels[(i * BATCH_TEXTS + j) % len(texts)] for j in range(BATCH_TEXTS)]
+        for i in range(count)
+    ]
 
     python = sys.executable
     ours = [python, "-m", "components.serve", "--model-dir", str(args.model_dir)]
-    ours += ["--port", "{port}", "--model-name", "intents"]
-    servers = {
-        "transformers pipeline (baseline)": (
-            [python, "-m", "benchmarks.serving", "--serve-baseline", str(args.model_dir), "{port}"],
-            "/",
-            "/predict",
-        ),
-        "ours, PyTorch": (ours, "/v2/models/intents/ready", "/v1/models/intents:predict"),
-        "ours, ONNX int8": (
-            [*ours, "--backend", "onnx"],
-            "/v2/models/intents/ready",
-            "/v1/models/intents:predict",
-        ),
+    ours += ["--model-name", NAME, "--max-queue-texts", "4096"]
+    commands = {
+        "KServe-style, per request (baseline)": [
+            python,
+            "-m",
+            "benchmarks.serving",
+            "--serve-baseline",
+            str(args.model_dir),
+        ],
+        "ours, PyTorch fp32": [*ours, "--port"],
+        "ours, ONNX int8": [*ours, "--backend", "onnx", "--port"],
+        "ours, ONNX int8, queue of 16 texts": [
+            *ours[:-1],
+            "16",
+            "--max-texts",
+            "16",
+            "--backend",
+            "onnx",
+            "--port",
+        ],
     }
-    # All servers run side by side (an idle one costs nothing) and are measured in alternating
-    # rounds, so changes in the machine's background load fall on all of them alike.
     processes, urls = [], {}
+    ceilings = {}
     try:
-        for index, (name, (command, ready, predict)) in enumerate(servers.items()):
+        ceilings["ours, PyTorch fp32"] = ceiling(args.model_dir, texts * 2, "", 32)
+        ceilings["ours, ONNX int8"] = ceiling(args.model_dir, texts * 2, ONNX_INT8, 32)
+        for index, (name, command) in enumerate(commands.items()):
             port = free_port()
-            command = [str(port) if c == "{port}" else c for c in command]
             base = f"http://127.0.0.1:{port}"
-            processes.append(start(command, base + ready, work / f"{index}.log"))
-            urls[name] = base + predict
-        results: dict[tuple[str, int], list[dict]] = {}
-        for chunk in np.array_split(np.arange(len(texts)), args.rounds):
-            for name, url in urls.items():
-                for concurrency in (1, 8):
-                    part = [texts[i] for i in chunk]
-                    results.setdefault((name, concurrency), []).append(
-                        {**load(url, part, concurrency), "truth": truth[chunk]}
-                    )
+            processes.append(start([*command, str(port)], base, work / f"{index}.log"))
+            urls[name] = f"{base}/v1/models/{NAME}:predict"
+        rows = []
+        measured = [n for n in commands if "queue of" not in n]
+        settings = [(f"{c} x 1 text", single, single_truth, c) for c in CONCURRENCY]
+        settings.append(
+            (f"{BATCH_CONCURRENCY} x {BATCH_TEXTS} texts", multi, multi_truth, BATCH_CONCURRENCY)
+        )
+        for setting, bodies, truth, concurrency in settings:
+            for name in measured:
+                run = asyncio.run(load(urls[name], bodies, concurrency))
+                rows.append(summarize(name, setting, bodies, truth, run))
+        overload = [[texts[i % len(texts)]] for i in range(1024)]
+        run = asyncio.run(load(urls["ours, ONNX int8, queue of 16 texts"], overload, 128))
+        truth = [[labels[i % len(texts)]] for i in range(1024)]
+        rows.append(
+            summarize(
+                "ours, ONNX int8, queue of 16 texts",
+                "128 x 1 text (overload)",
+                overload,
+                truth,
+                run,
+            )
+        )
     finally:
         for process in processes:
             process.terminate()
             process.wait()
-    rows = [summarize(name, concurrency, runs) for (name, concurrency), runs in results.items()]
-    report(rows, len(texts))
+    report(rows, ceilings, len(texts))
 
 
-def report(rows: list[dict], count: int) -> None:
-    baseline = {r["concurrency"]: r for r in rows if "baseline" in r["server"]}
-    print(f"\n{count} requests of one text each, loopback, {os.cpu_count()} CPUs\n")
-    print("| server | concurrency | texts/s | vs baseline | p50 ms | p99 ms | accuracy |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+def report(rows: list[dict], ceilings: dict[str, float], distinct: int) -> None:
+    baseline = {r["setting"]: r for r in rows if "baseline" in r["server"]}
+    print(f"\n{cpu_description()}; loopback; {distinct} distinct test texts")
+    print(
+        "offline batch scoring (ceiling): "
+        + ", ".join(f"{n}: {v:.0f} texts/s" for n, v in ceilings.items())
+    )
+    columns = "server | requests | texts/s | vs baseline | of ceiling | p50 ms | p99 ms | accuracy"
+    print(f"\n| {columns} | answers |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        ratio = r["throughput"] / baseline[r["concurrency"]]["throughput"]
+        base = baseline.get(r["setting"])
+        ratio = f"{r['texts_per_s'] / base['texts_per_s']:.2f}x" if base else ""
+        top = next((v for n, v in ceilings.items() if r["server"].startswith(n)), None)
+        share = f"{r['texts_per_s'] / top:.0%}" if top else ""
         print(
-            f"| {r['server']} | {r['concurrency']} | {r['throughput']:.1f} | {ratio:.2f}x "
-            f"| {r['p50']:.1f} | {r['p99']:.1f} | {r['accuracy']:.3f} |"
+            f"| {r['server']} | {r['setting']} | {r['texts_per_s']:.1f} | {ratio} | {share} "
+            f"| {r['p50']:.1f} | {r['p99']:.1f} | {r['accuracy']:.3f} | {r['statuses']} |"
         )
 
 

@@ -2,8 +2,9 @@
 
 snapshot_source (pin the table's and base model's content) -> prepare_dataset -> resolve_model
 (the registry's champion, checked against this data's labels) -> finetune_classifier ->
-evaluate_classifier (against the champion, when there is one) -> only if approved: register the
-model, deploy the registered version to KServe, and move the champion alias to it.
+evaluate_classifier (against the champion, when there is one) -> only if approved: export it to
+ONNX int8, register it, deploy the registered version to KServe (on int8 when that is as
+accurate as fp32, else on PyTorch), and move the champion alias to it.
 
 Caching: the snapshot and champion steps never cache; prepare, fine-tune and evaluate do, keyed
 by the content fingerprints, so a recurring run on unchanged data is a series of cache hits.
@@ -20,6 +21,7 @@ from components.evaluate.component import evaluate_classifier
 from components.finetune.component import finetune_classifier
 from components.prepare.component import prepare_dataset
 from components.registry.component import promote_champion, register_model, resolve_model
+from components.serve.component import export_onnx
 from components.snapshot.component import snapshot_source
 from pipelines.cluster import ClusterSettings, on_gpu, resources, resumable, touches_s3
 
@@ -45,6 +47,8 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
     def release_if_approved(
         approved: bool,
         model: Input[Model],
+        test: Input[Dataset],
+        max_int8_accuracy_drop: float,
         registry_uri: str,
         model_name: str,
         serving_namespace: str,
@@ -58,6 +62,14 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         The champion alias moves last, after the deployment succeeded.
         """
         with dsl.If(approved == True):  # noqa: E712 - a KFP condition, not a Python comparison
+            # The release carries an ONNX int8 copy and serves it when it is as accurate as fp32.
+            exported = export_onnx(
+                model=model, test=test, max_int8_accuracy_drop=max_int8_accuracy_drop
+            )
+            touches_s3(
+                resources(exported.set_display_name("Export ONNX int8"), "2", "8Gi"), settings
+            )
+            model = exported.outputs["onnx_model"]
             registered = register_model(
                 model=model, registry_root=registry_uri, model_name=model_name
             )
@@ -67,6 +79,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
                 model_uri=registered.outputs["uri"],
                 name=model_name,
                 namespace=serving_namespace,
+                backend=exported.outputs["backend"],
                 dry_run=deploy_dry_run,
                 image=serving_image,
             )
@@ -103,6 +116,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         checkpoint_uri: str = "",
         thresholds: str = "macro_f1>=0.5",
         max_regression: float = 0.01,
+        max_int8_accuracy_drop: float = 0.01,
         slice_columns: str = "text_length",
         serving_namespace: str = "kfp-nlp-dev",
         deploy_dry_run: bool = True,
@@ -140,6 +154,8 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
                 from them) and removes them after success.
             thresholds: Absolute gate, e.g. "macro_f1>=0.8,ece<=0.1".
             max_regression: Largest drop in macro-F1 against the champion still approved.
+            max_int8_accuracy_drop: Deploy the ONNX int8 model when its test accuracy is at most
+                this far below fp32's (0.01: one point); otherwise the PyTorch one.
             slice_columns: Comma-separated columns to report metrics by, e.g.
                 "text_length,channel" (text_length is built in); checked before training.
             serving_namespace: Kubernetes namespace of the InferenceService named model_name
@@ -223,6 +239,8 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         release_if_approved(
             approved=evaluated.outputs["approved"],
             model=trained.outputs["model"],
+            test=prepared.outputs["test"],
+            max_int8_accuracy_drop=max_int8_accuracy_drop,
             registry_uri=registry_uri,
             model_name=model_name,
             serving_namespace=serving_namespace,

@@ -71,9 +71,14 @@ def write_manifest(model_dir: Path, provenance: dict[str, Any]) -> dict[str, Any
 
 
 def content_sha256(manifest: dict[str, Any]) -> str:
-    """A model's content hash: over the hashes of all its files (weights, config, tokenizer),
-    not its provenance, so two folders with the same files have the same content hash."""
-    return hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()
+    """A model's content hash: over the hashes of its files (weights, config, tokenizer), not
+    its provenance, so two folders with the same files have the same content hash. The ONNX
+    copies that export_onnx adds under onnx/ are derived from those files and left out: a
+    released champion and a retrained challenger with the same weights are the same model."""
+    files = {
+        name: digest for name, digest in manifest["files"].items() if not name.startswith("onnx/")
+    }
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
 def verify_manifest(model_dir: Path) -> dict[str, Any]:

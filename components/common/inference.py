@@ -1,8 +1,9 @@
 """Loading a classifier folder and scoring texts with it, the one way every stage does it.
 
-Texts are scored in batches of similar length (sorted, then restored to input order), padded only
-to the longest text in the batch, under bf16 autocast when the CPU has native bf16 (AMX or
-AVX-512 BF16) and the caller asks for it.
+Texts are tokenized once, then scored in batches of similar token length (sorted, then restored
+to input order), padded only to the longest text in the batch, under bf16 autocast when the CPU
+has native bf16 (AMX or AVX-512 BF16) and the caller asks for it. Tokenizing (`tokenize`) and
+scoring (`score_tokens`) are separate steps so that a server can run them on different threads.
 
 A classifier runs either in PyTorch or, after `components.serve.onnx_export`, in ONNX Runtime
 (`load_classifier(..., onnx_file=...)`): the same tokenizer, labels and scoring loop drive both.
@@ -18,6 +19,9 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from components.common.errors import KfpNlpError
+
+# Token ids of texts before padding: one list per text for each model input (input_ids, ...).
+Tokens = dict[str, list[list[int]]]
 
 
 def cpu_has_native_bf16() -> bool:
@@ -86,18 +90,27 @@ def load_classifier(model_dir: Path, max_length: int = 128, onnx_file: str = "")
         raise KfpNlpError(f"{model_dir} has no {onnx_file}; run export_onnx on the model first")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise KfpNlpError(f"cannot load the model in {model_dir} ({reason})") from exc
+    weights = model_dir / (onnx_file or "model.safetensors")
+    try:
         if onnx_file:
-            config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
-            model = OnnxClassifierModel(model_dir / onnx_file)
+            model = OnnxClassifierModel(weights)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
                 model_dir, local_files_only=True, use_safetensors=True, trust_remote_code=False
             )
             model.eval()
-            config = model.config
-    except (OSError, ValueError) as exc:
-        reason = str(exc).splitlines()[0]
-        raise KfpNlpError(f"cannot load the model in {model_dir} ({reason})") from exc
+    # Any failure here is a damaged or foreign weights file (SafetensorError, ONNX Runtime's
+    # own errors, OSError, ...): one line that names the file, whatever raised it.
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise KfpNlpError(
+            f"cannot load the weights {weights} ({type(exc).__name__}: {reason}); the file is "
+            "damaged or not this model's: copy the model folder again from its source"
+        ) from exc
     id2label = config.id2label
     labels = [id2label[i] for i in range(len(id2label))]
     limit = config.max_position_embeddings
@@ -110,32 +123,54 @@ def load_classifier(model_dir: Path, max_length: int = 128, onnx_file: str = "")
     )
 
 
+def tokenize(classifier: Classifier, texts: Sequence[str]) -> Tokens:
+    """Token ids of `texts`, truncated to the classifier's max_length and not padded."""
+    encoded = classifier.tokenizer(
+        list(texts), truncation=True, max_length=classifier.max_length, padding=False
+    )
+    return {n: encoded[n] for n in classifier.tokenizer.model_input_names if n in encoded}
+
+
+def _pad(tokens: Tokens, index: list[int], pad_id: int) -> dict[str, torch.Tensor]:
+    longest = max(len(tokens["input_ids"][i]) for i in index)
+    batch = {}
+    for name, rows in tokens.items():
+        array = np.full((len(index), longest), pad_id if name == "input_ids" else 0, np.int64)
+        for row, i in enumerate(index):
+            array[row, : len(rows[i])] = rows[i]
+        batch[name] = torch.from_numpy(array)
+    return batch
+
+
 @torch.inference_mode()
+def score_tokens(
+    classifier: Classifier, tokens: Tokens, batch_size: int = 64, precision: str = "auto"
+) -> np.ndarray:
+    """Class probabilities of tokenized texts, shape (texts, n_labels), in their order.
+
+    Softmax for single-label models, independent sigmoids for multi-label ones.
+    """
+    dtype = autocast_dtype(precision)
+    ids = tokens["input_ids"]
+    # Sort by length so a batch pads only to its own longest text.
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    probs = np.zeros((len(ids), len(classifier.labels)), dtype=np.float32)
+    pad_id = classifier.tokenizer.pad_token_id or 0
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        batch = _pad(tokens, index, pad_id)
+        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            logits = classifier.model(**batch).logits.float()
+        scores = torch.sigmoid(logits) if classifier.multi_label else torch.softmax(logits, -1)
+        probs[index] = scores.numpy()
+    return probs
+
+
 def predict_proba(
     classifier: Classifier,
     texts: Sequence[str],
     batch_size: int = 64,
     precision: str = "auto",
 ) -> np.ndarray:
-    """Class probabilities, shape (len(texts), n_labels), in the order of `texts`.
-
-    Softmax for single-label models, independent sigmoids for multi-label ones.
-    """
-    dtype = autocast_dtype(precision)
-    # Sort by length so a batch pads only to its own longest text.
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    probs = np.zeros((len(texts), len(classifier.labels)), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
-        batch = classifier.tokenizer(
-            [texts[i] for i in index],
-            padding=True,
-            truncation=True,
-            max_length=classifier.max_length,
-            return_tensors="pt",
-        )
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            logits = classifier.model(**batch).logits.float()
-        scores = torch.sigmoid(logits) if classifier.multi_label else torch.softmax(logits, -1)
-        probs[index] = scores.numpy()
-    return probs
+    """Class probabilities, shape (len(texts), n_labels), in the order of `texts`."""
+    return score_tokens(classifier, tokenize(classifier, texts), batch_size, precision)

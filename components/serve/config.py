@@ -16,7 +16,10 @@ class ServeConfig:
     model_dir: str = field(default="", metadata={"help": "Model artifact folder to serve"})
     model_name: str = field(
         default="",
-        metadata={"help": "name in the URL paths; empty: the model folder's name"},
+        metadata={
+            "help": "name in the URL paths; empty: the registered model's name (the folder's "
+            "name for a model that was never registered)"
+        },
     )
     host: str = field(
         default="127.0.0.1",
@@ -41,9 +44,27 @@ class ServeConfig:
     max_batch_size: int = field(
         default=32, metadata={"help": "most texts scored together in one forward pass"}
     )
-    batch_window_ms: float = field(
-        default=2.0,
-        metadata={"help": "how long a request waits for others to share its batch"},
+    max_batch_tokens: int = field(
+        default=8192,
+        metadata={"help": "most tokens the scheduler hands the model at once (queued requests)"},
+    )
+    max_batch_texts: int = field(
+        default=256, metadata={"help": "most texts the scheduler hands the model at once"}
+    )
+    max_queue_texts: int = field(
+        default=1024,
+        metadata={"help": "most texts waiting for the model; beyond it requests get 503"},
+    )
+    request_timeout_s: float = field(
+        default=30.0,
+        metadata={"help": "a request not scored within this many seconds gets 503"},
+    )
+    drain_timeout_s: float = field(
+        default=25.0,
+        metadata={
+            "help": "on SIGTERM, longest wait for admitted requests before exiting (keep it "
+            "under the pod's terminationGracePeriodSeconds)"
+        },
     )
     max_texts: int = field(default=64, metadata={"help": "most texts in one request"})
     max_chars: int = field(default=2000, metadata={"help": "most characters in one text"})
@@ -59,12 +80,24 @@ class ServeConfig:
             self.precision in ("auto", "fp32", "bf16"),
             f"unknown precision {self.precision!r}; use auto, fp32 or bf16",
         )
-        for name in ("max_length", "max_batch_size", "max_texts", "max_chars", "max_body_bytes"):
+        for name in (
+            "max_length",
+            "max_batch_size",
+            "max_batch_tokens",
+            "max_batch_texts",
+            "max_queue_texts",
+            "request_timeout_s",
+            "drain_timeout_s",
+            "max_texts",
+            "max_chars",
+            "max_body_bytes",
+        ):
             value = getattr(self, name)
             require(value > 0, f"{name} must be positive, got {value}")
         require(
-            self.batch_window_ms >= 0,
-            f"batch_window_ms must be zero or more, got {self.batch_window_ms}",
+            self.max_queue_texts >= self.max_texts,
+            f"max_queue_texts {self.max_queue_texts} is below max_texts {self.max_texts}: a "
+            "full request could never be queued; raise max_queue_texts",
         )
 
 
@@ -77,8 +110,19 @@ class ExportConfig:
         default=128, metadata={"help": "tokens kept per text when measuring accuracy"}
     )
     batch_size: int = field(default=64, metadata={"help": "texts per batch when measuring"})
+    max_int8_accuracy_drop: float = field(
+        default=0.01,
+        metadata={
+            "help": "serve int8 when its test accuracy is at most this far below fp32's "
+            "(0.01: one point); else PyTorch"
+        },
+    )
 
     def __post_init__(self) -> None:
         require(self.opset >= 14, f"opset {self.opset} is too old; use 14 or newer")
         require(self.max_length > 0, f"max_length must be positive, got {self.max_length}")
         require(self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}")
+        require(
+            0 <= self.max_int8_accuracy_drop <= 1,
+            f"max_int8_accuracy_drop {self.max_int8_accuracy_drop} is not a fraction; use 0 to 1",
+        )

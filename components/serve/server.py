@@ -1,6 +1,6 @@
 """A KServe model server for a Model artifact: V1 and Open Inference Protocol (V2) REST.
 
-    python -m components.serve --model-dir MODEL_DIR --port 8080
+    kfp-nlp serve --model-dir MODEL_DIR --port 8080
 
 V1:  POST /v1/models/<name>:predict  {"instances": ["text", {"text": "..."}],
                                       "parameters": {"return_probabilities": true}}
@@ -8,100 +8,51 @@ V1:  POST /v1/models/<name>:predict  {"instances": ["text", {"text": "..."}],
 V2:  POST /v2/models/<name>/infer    {"inputs": [{"name": "text", "datatype": "BYTES",
                                                   "shape": [n], "data": ["..."]}]}
      -> outputs `label` (BYTES), `probability` (FP32) and, when asked for, `probabilities`
-        (FP32, [n, labels], in the label order of the model's config).
+        (FP32, [n, labels]); GET /v2/models/<name> lists the labels in that order.
 
-The manifest hashes are checked before anything is served; the weights load in the background
-and the model reports ready only once they have. Concurrent requests are scored together: a
-request waits up to `batch_window_ms` for others, and the joined texts are scored in
-length-sorted batches. Bad requests get 4xx with `{"error": ...}` and leave the server healthy.
+The name defaults to the registered model's name, the manifest hashes are checked before
+anything is served, the weights load in the background (the model is ready only once they
+have; a model that cannot load stops the server with one line), and requests are batched
+continuously by tokens (components.serve.scheduler). Bad requests get 4xx with `{"error": ...}`,
+an overloaded server 503 with Retry-After; both leave it healthy. /metrics has Prometheus
+metrics; SIGTERM drains (components.serve.http).
 """
 
 import argparse
-import asyncio
-import concurrent.futures
+import hashlib
 import json
 import re
 import threading
+import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
+from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput, ModelNotReady
 from kserve.logging import logger
-from kserve.model_server import app
 
 from components.common.artifacts import verify_manifest
 from components.common.config import add_arguments, from_arguments
 from components.common.errors import KfpNlpError
-from components.common.inference import Classifier, load_classifier, predict_proba
+from components.common.inference import (
+    Classifier,
+    Tokens,
+    load_classifier,
+    score_tokens,
+    tokenize,
+)
 from components.serve.config import ServeConfig
+from components.serve.http import listen, serve_model
+from components.serve.metrics import ServerMetrics
+from components.serve.scheduler import BatchScheduler
 
 PROBABILITIES_PARAMETER = "return_probabilities"
-
-
-class MicroBatcher:
-    """Joins the texts of concurrent requests into one scoring call.
-
-    The first request of a batch waits up to `window_s` for more; scoring runs on one worker
-    thread, so the event loop keeps answering health checks while a batch is scored.
-    """
-
-    def __init__(self, score: Callable[[list[str]], np.ndarray], window_s: float, max_texts: int):
-        self._score = score
-        self._window_s = window_s
-        self._max_texts = max_texts
-        self._queue: asyncio.Queue | None = None
-        self._worker: asyncio.Task | None = None
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="score")
-
-    async def submit(self, texts: list[str]) -> np.ndarray:
-        """The scores of `texts`, computed together with other requests' texts."""
-        loop = asyncio.get_running_loop()
-        if self._worker is None or self._worker.get_loop() is not loop:
-            self._queue = asyncio.Queue()
-            self._worker = loop.create_task(self._run())
-        future = loop.create_future()
-        await self._queue.put((texts, future))
-        return await future
-
-    async def _collect(self) -> list[tuple[list[str], asyncio.Future]]:
-        loop = asyncio.get_running_loop()
-        items = [await self._queue.get()]
-        count = len(items[0][0])
-        deadline = loop.time() + self._window_s
-        while count < self._max_texts:
-            try:
-                item = await asyncio.wait_for(self._queue.get(), deadline - loop.time())
-            except TimeoutError:
-                break
-            items.append(item)
-            count += len(item[0])
-        return items
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            items = await self._collect()
-            texts = [text for item_texts, _ in items for text in item_texts]
-            try:
-                scores = await loop.run_in_executor(self._executor, self._score, texts)
-            except Exception as exc:
-                for _, future in items:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            start = 0
-            for item_texts, future in items:
-                if not future.done():
-                    future.set_result(scores[start : start + len(item_texts)])
-                start += len(item_texts)
+TEXT_INPUT = "text"
+# Written next to a version's files by the registry (components.registry).
+REGISTRATION = "registration.json"
 
 
 @dataclass
@@ -152,6 +103,8 @@ def parse_v2(payload: InferRequest) -> Request:
             f"expected exactly one input (BYTES, the texts), got {len(payload.inputs)}"
         )
     (tensor,) = payload.inputs
+    if tensor.name != TEXT_INPUT:
+        raise InvalidInput(f'unknown input "{tensor.name}"; name the texts\' input "{TEXT_INPUT}"')
     if tensor.datatype != "BYTES":
         raise InvalidInput(
             f'input "{tensor.name}" has datatype {tensor.datatype}; send the texts as BYTES'
@@ -173,30 +126,57 @@ def model_name_for(model_dir: Path) -> str:
     return name or "model"
 
 
+def model_identity(model_dir: Path, manifest: dict[str, Any]) -> tuple[str, str]:
+    """The served name and version: the registry's, else the folder name and a content hash."""
+    registration = model_dir / REGISTRATION
+    if registration.is_file():
+        record = json.loads(registration.read_text())
+        return record["model"], record["version"]
+    # The same content hash the registry names versions by, so both can be matched.
+    content = hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()
+    return model_name_for(model_dir), f"sha256-{content[:12]}"
+
+
+def verify_model_dir(config: ServeConfig) -> dict[str, Any]:
+    """The manifest of the model folder to serve, once every file matches it."""
+    model_dir = Path(config.model_dir)
+    if not model_dir.is_dir():
+        raise KfpNlpError(f"{model_dir} is not a folder; pass a Model artifact folder")
+    manifest = verify_manifest(model_dir)
+    if config.backend == "onnx" and config.onnx_file not in manifest["files"]:
+        raise KfpNlpError(
+            f"{model_dir} has no {config.onnx_file}; serve the output of export_onnx "
+            "or use --backend pytorch"
+        )
+    return manifest
+
+
 class TextClassifierModel(Model):
     """A text classifier behind KServe's V1 and V2 endpoints."""
 
-    def __init__(self, name: str, config: ServeConfig):
+    def __init__(self, name: str, config: ServeConfig, metrics: ServerMetrics | None = None):
         super().__init__(name)
         self.config = config
+        self.version = ""
         self.classifier: Classifier | None = None
+        self.load_error: KfpNlpError | None = None
+        self.metrics = metrics
         self._load_lock = threading.Lock()
-        self._batcher = MicroBatcher(
-            self._score, config.batch_window_ms / 1000, config.max_batch_size
+        self.scheduler = BatchScheduler(
+            self._tokenize,
+            self._score,
+            max_batch_tokens=config.max_batch_tokens,
+            max_batch_texts=config.max_batch_texts,
+            max_queue_texts=config.max_queue_texts,
+            on_batch=metrics.batch if metrics else lambda stats: None,
+            on_reject=metrics.rejected if metrics else lambda reason: None,
         )
+        if metrics:
+            metrics.watch_queue(lambda: self.scheduler.queued_texts)
 
     def verify(self) -> dict[str, Any]:
         """Check the model folder against its manifest; KfpNlpError when it does not match."""
-        model_dir = Path(self.config.model_dir)
-        if not model_dir.is_dir():
-            raise KfpNlpError(f"{model_dir} is not a folder; pass a Model artifact folder")
-        manifest = verify_manifest(model_dir)
-        if self.config.backend == "onnx" and self.config.onnx_file not in manifest["files"]:
-            raise KfpNlpError(
-                f"{model_dir} has no {self.config.onnx_file}; serve the output of export_onnx "
-                "or use --backend pytorch"
-            )
-        return manifest
+        return verify_model_dir(self.config)
 
     def load(self) -> bool:
         """Load the weights (once; a call while another thread loads returns False)."""
@@ -204,19 +184,44 @@ class TextClassifierModel(Model):
             return self.ready
         try:
             if not self.ready:
+                began = time.perf_counter()
                 onnx_file = self.config.onnx_file if self.config.backend == "onnx" else ""
                 self.classifier = load_classifier(
                     Path(self.config.model_dir), self.config.max_length, onnx_file
                 )
-                self._score(["warm up"])
+                self._score(self._tokenize(["warm up"]))
+                if self.metrics:
+                    self.metrics.loaded(time.perf_counter() - began)
                 self.ready = True
         finally:
             self._load_lock.release()
         return self.ready
 
-    def _score(self, texts: list[str]) -> np.ndarray:
-        return predict_proba(
-            self.classifier, texts, self.config.max_batch_size, self.config.precision
+    @property
+    def idle(self) -> bool:
+        """True when no request is admitted and unanswered."""
+        return self.scheduler.idle
+
+    def drain(self) -> None:
+        """Report not ready and refuse new requests; admitted ones are still answered."""
+        self.ready = False
+        self.scheduler.drain()
+
+    def metadata_extras(self) -> dict[str, Any]:
+        """V2 metadata beyond KServe's schema: the version, and the labels in score order."""
+        outputs = self.get_output_types()
+        if self.classifier is not None:
+            for output in outputs:
+                if output["name"] == "probabilities":
+                    output["parameters"] = {"labels": self.classifier.labels}
+        return {"versions": [self.version] if self.version else [], "outputs": outputs}
+
+    def _tokenize(self, texts: list[str]) -> Tokens:
+        return tokenize(self.classifier, texts)
+
+    def _score(self, tokens: Tokens) -> np.ndarray:
+        return score_tokens(
+            self.classifier, tokens, self.config.max_batch_size, self.config.precision
         )
 
     def _check_limits(self, request: Request) -> None:
@@ -239,11 +244,11 @@ class TextClassifierModel(Model):
     ) -> dict | InferResponse:
         """Score the texts of a V1 body or a V2 request and answer in the same protocol."""
         if not self.ready:
-            raise ModelNotReady(self.name, "the model is still loading")
+            raise ModelNotReady(self.name, "the model is loading or the server is stopping")
         is_v2 = isinstance(payload, InferRequest)
         request = parse_v2(payload) if is_v2 else parse_v1(payload)
         self._check_limits(request)
-        scores = await self._batcher.submit(request.texts)
+        scores = await self.scheduler.submit(request.texts, self.config.request_timeout_s)
         best = scores.argmax(axis=1)
         labels = [self.classifier.labels[i] for i in best]
         chosen = scores[np.arange(len(best)), best]
@@ -279,7 +284,7 @@ class TextClassifierModel(Model):
         return InferResponse(payload.id or str(uuid.uuid4()), self.name, outputs)
 
     def get_input_types(self) -> list[dict]:
-        return [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+        return [{"name": TEXT_INPUT, "datatype": "BYTES", "shape": [-1]}]
 
     def get_output_types(self) -> list[dict]:
         return [
@@ -289,97 +294,47 @@ class TextClassifierModel(Model):
         ]
 
 
-class BodyLimit:
-    """ASGI middleware: a request body over `max_bytes` gets 413 before any parsing."""
-
-    def __init__(self, asgi_app: Any, max_bytes: int):
-        self.app = asgi_app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        messages, size = [], 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
-            if message["type"] != "http.request" or not message.get("more_body"):
-                break
-
-        async def replay() -> dict:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope: dict, receive: Callable, send: Callable) -> None:
-        error = f"the request body is over {self.max_bytes} bytes; send fewer or shorter texts"
-        await JSONResponse({"error": error}, status_code=413)(scope, receive, send)
-
-
-async def _bad_request(_request: Any, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's body validation (malformed JSON, wrong shape) as 400 with a JSON error."""
-    first = jsonable_encoder(exc.errors()[:1])
-    detail = first[0].get("msg", "invalid request") if first else "invalid request"
-    return JSONResponse({"error": f"malformed request body: {detail}"}, status_code=400)
-
-
-class HostModelServer(ModelServer):
-    """KServe's ModelServer listening on a chosen address (it binds 0.0.0.0 by itself)."""
-
-    def __init__(self, host: str, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.host = host
-
-    def setup_event_loop(self) -> None:
-        # start() builds the REST server and then calls this before serving: the last point
-        # where the listening address can still be set.
-        self._rest_server.config.host = self.host
-        super().setup_event_loop()
-
-
 def serve(config: ServeConfig) -> None:
-    """Check the model, start loading it in the background, and serve until stopped."""
-    name = config.model_name or model_name_for(Path(config.model_dir))
-    model = TextClassifierModel(name, config)
-    model.verify()
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
-    app.add_exception_handler(RequestValidationError, _bad_request)
-    server = HostModelServer(
-        host=config.host,
-        http_port=config.port,
-        enable_grpc=False,
-        enable_latency_logging=False,
-    )
-    # Registered before it is loaded: the server answers health checks at once and reports
-    # the model not ready until its weights are in memory.
-    server.register_model(model)
+    """Check the model, bind the port, load the weights in the background, serve until stopped.
+
+    Returns after a drain (SIGTERM); raises KfpNlpError when the port is taken or the model
+    cannot be loaded.
+    """
+    manifest = verify_model_dir(config)
+    registered_name, version = model_identity(Path(config.model_dir), manifest)
+    name = config.model_name or registered_name
+    sock = listen(config.host, config.port)
+    metrics = ServerMetrics(name, version, config.backend)
+    model = TextClassifierModel(name, config, metrics)
+    model.version = version
     threading.Thread(target=_load, args=(model,), daemon=True).start()
-    print(f"serving model {name!r} ({config.backend}) at http://{config.host}:{config.port}")
-    server.start([])
+    host, port = sock.getsockname()[:2]
+    print(
+        f"serving model {name!r} version {version} ({config.backend}) at http://{host}:{port}; "
+        "ready once its weights are loaded",
+        flush=True,
+    )
+    serve_model(model, sock, metrics, config.max_body_bytes, config.drain_timeout_s)
+    if model.load_error is not None:
+        raise model.load_error
 
 
 def _load(model: TextClassifierModel) -> None:
     try:
         model.load()
     except KfpNlpError as exc:
-        logger.error("error: %s", exc)
-        return
-    logger.info("model %s is ready", model.name)
+        model.load_error = exc
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        model.load_error = KfpNlpError(
+            f"cannot load the model in {model.config.model_dir}: {reason}"
+        )
+    if model.load_error is None:
+        logger.info("model %s is ready", model.name)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m components.serve`: serve a Model artifact folder over HTTP."""
-    parser = argparse.ArgumentParser(
-        prog="python -m components.serve", description=__doc__.splitlines()[0]
-    )
+    """`kfp-nlp serve`: serve a Model artifact folder over HTTP."""
+    parser = argparse.ArgumentParser(prog="kfp-nlp serve", description=__doc__.splitlines()[0])
     add_arguments(parser, ServeConfig)
     serve(from_arguments(ServeConfig, parser.parse_args(argv)))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.small_classifier import SmallClassifier, train
 
@@ -36,13 +37,15 @@ def free_port() -> int:
 class RunningServer:
     """A `python -m components.serve` process on loopback."""
 
-    def __init__(self, model_dir: Path, name: str, log: Path, *args: str):
+    def __init__(self, model_dir: Path, name: str, log: Path, *args: str, pass_name: bool = True):
         self.port = free_port()
         self.log = log
         self.name = name
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "components.serve", "--model-dir", str(model_dir)]
-        command += ["--port", str(self.port), "--model-name", name, *args]
+        command += ["--port", str(self.port), *args]
+        if pass_name:
+            command += ["--model-name", name]
         # The log goes to a file: an unread pipe would fill up and stall the server.
         with log.open("w") as sink:
             self.process = subprocess.Popen(
@@ -72,6 +75,15 @@ class RunningServer:
     def v2(self, body: object, **kwargs: object) -> requests.Response:
         return requests.post(f"{self.url}/v2/models/{self.name}/infer", json=body, **kwargs)
 
+    def metrics(self) -> dict[tuple[str, tuple], float]:
+        """The server's Prometheus samples, parsed with prometheus_client's own parser."""
+        text = requests.get(f"{self.url}/metrics", timeout=10).text
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -88,9 +100,9 @@ def start_server(
     """Start model servers for a test module; every one is stopped when the module ends."""
     started: list[RunningServer] = []
 
-    def start(model_dir: Path, name: str, *args: str) -> RunningServer:
+    def start(model_dir: Path, name: str, *args: str, pass_name: bool = True) -> RunningServer:
         log = tmp_path_factory.mktemp("server") / f"{name}.log"
-        server = RunningServer(model_dir, name, log, *args)
+        server = RunningServer(model_dir, name, log, *args, pass_name=pass_name)
         started.append(server)
         server.wait_ready()
         return server
@@ -98,3 +110,12 @@ def start_server(
     yield start
     for server in started:
         server.stop()
+
+
+def total(samples: dict[tuple[str, tuple], float], name: str, **labels: str) -> float:
+    """The sum of the samples called `name` whose labels include `labels`."""
+    return sum(
+        value
+        for (sample, sample_labels), value in samples.items()
+        if sample == name and labels.items() <= dict(sample_labels).items()
+    )
