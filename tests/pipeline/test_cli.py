@@ -194,6 +194,10 @@ def test_json_errors_are_json_with_exit_status_2(capsys):
             "seed='abc' is not a valid integer",
         ),
         (["run", "text_classifier_training", "--local"], "missing required parameter(s) data_uri"),
+        (
+            ["run", "text_classifier_training", "--local", "--param", "data_uri=nowhere.csv"],
+            "data_uri 'nowhere.csv' does not exist here",
+        ),
         (["run", "text_classifier_training", "--param", "data_uri=x"], "add --local"),
     ],
 )
