@@ -414,6 +414,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.dry_run:
         print(json.dumps({"pipeline": args.pipeline, "parameters": params}, indent=2))
         return
+    for key in ("data_uri", "input_uri"):
+        value = params.get(key, "")
+        if value and "://" not in value and not Path(value).exists():
+            raise KfpNlpError(
+                f"{key} {value!r} does not exist here; give the path of your table or an s3:// URI"
+            )
     _run_and_report(args.pipeline, params, workdir, args)
 
 

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass, field
 
 from components.common.config import require
+from components.common.image import IMAGE
 from components.serve.config import BACKENDS
 
 RUNTIMES = ("kfp-nlp", "huggingface")
@@ -21,8 +22,8 @@ class DeployConfig:
         metadata={"help": "kfp-nlp (our model server) or huggingface (KServe's runtime)"},
     )
     image: str = field(
-        default="",
-        metadata={"help": "predictor image for runtime kfp-nlp; empty: the component image"},
+        default=IMAGE,
+        metadata={"help": "predictor image for runtime kfp-nlp (default: the components' image)"},
     )
     backend: str = field(
         default="pytorch", metadata={"help": "model server backend: pytorch or onnx"}

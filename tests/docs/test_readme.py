@@ -6,7 +6,7 @@ entry of RUNNERS or SKIPPED whose pattern matches it. A command that matches nei
 test: a new README block needs a way to run here or a written reason why it cannot.
 
 What runs, and in which form:
-- local commands (`python -m components.*`, `kfp-nlp compile`, `kfp-nlp ... --help`) run
+- local commands (`python -m components.prepare`, `kfp-nlp compile`, `kfp-nlp ... --help`) run
   verbatim in a scratch folder, on a small table of the sample data where they name one;
 - `kfp-nlp run ... --local` runs with `--dry-run` added: the parameters are parsed and typed
   exactly as for a run, but no training starts (a full run takes minutes; tests/pipeline/test_cli.py
@@ -146,7 +146,7 @@ RUNNERS: list[tuple[str, Runner]] = [
     (r"kfp-nlp (submit|schedule) ", run_against_standin),
     (r"kfp-nlp compile", run_verbatim),
     (r"^kubectl apply -k ", render_kustomization),
-    (r"^(\.venv/bin/)?python -m components\.(prepare|registry|evaluate|finetune)\b", run_verbatim),
+    (r"^(\.venv/bin/)?python -m components\.prepare\b", run_verbatim),
 ]
 # Commands that cannot run here, each with the reason.
 SKIPPED: dict[str, str] = {

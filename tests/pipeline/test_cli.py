@@ -194,6 +194,10 @@ def test_json_errors_are_json_with_exit_status_2(capsys):
             "seed='abc' is not a valid integer",
         ),
         (["run", "text_classifier_training", "--local"], "missing required parameter(s) data_uri"),
+        (
+            ["run", "text_classifier_training", "--local", "--param", "data_uri=nowhere.csv"],
+            "data_uri 'nowhere.csv' does not exist here",
+        ),
         (["run", "text_classifier_training", "--param", "data_uri=x"], "add --local"),
     ],
 )
@@ -239,3 +243,6 @@ def test_compile_image_reaches_every_step_and_the_deployed_server(tmp_path: Path
     assert {e["container"]["image"] for e in executors} == {image}
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert parameters["serving_image"]["defaultValue"] == image
+    # The deploy component on its own (loaded into another pipeline) renders the same image.
+    deploy = yaml.safe_load((tmp_path / "components" / "deploy_inference_service.yaml").read_text())
+    assert deploy["root"]["inputDefinitions"]["parameters"]["image"]["defaultValue"] == image

@@ -17,7 +17,7 @@ import pytest
 
 from components.registry import registry
 from components.sample_data import write_sample
-from pipelines.cli import DEMO_PARAMS, run_local
+from pipelines.cli import DEMO_PARAMS, StepFailed, run_local
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 
@@ -105,17 +105,20 @@ def test_a_retrain_on_unchanged_data_is_not_a_release(runs):
     assert [e["event"] for e in history].count("registered") == 2
 
 
-def test_a_champion_for_other_labels_stops_the_run_before_fine_tuning(runs, capfd):
+def test_a_champion_for_other_labels_stops_the_run_before_fine_tuning(runs):
     # A user who reuses the demo's model name for the tickets table.
     params = {**runs["user"], "model_name": DEMO_PARAMS["model_name"]}
     started = set(runs["work"].glob("runs/*"))
-    with pytest.raises(RuntimeError, match="FAILURE"):
+    with pytest.raises(StepFailed) as failed:
         run_local("text_classifier_training", params, runs["work"])
-    logs = capfd.readouterr()
-    errors = [line for line in (logs.out + logs.err).splitlines() if "error: " in line]
-    assert len(errors) == 1, errors
-    assert "cannot be compared, so nothing was trained" in errors[0]
-    assert "Traceback" not in logs.out + logs.err
+    step = failed.value.step
+    assert step.name == "resolve-model" and step.bad_input
+    assert "cannot be compared, so nothing was trained" in step.error
+    log = step.log.read_text()
+    assert [line.strip() for line in log.splitlines() if "error: " in line] == [
+        f"error: {step.error}"
+    ]
+    assert "Traceback" not in log
     (run,) = set(runs["work"].glob("runs/*")) - started
     assert (run / "prepare-dataset").is_dir()
     assert not (run / "finetune-classifier").exists()
