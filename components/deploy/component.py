@@ -13,7 +13,7 @@ def deploy_inference_service(
     name: str,
     namespace: str = "kfp-nlp-dev",
     runtime: str = "kfp-nlp",
-    image: str = IMAGE,
+    image: str = "",
     backend: str = "pytorch",
     service_account: str = "kfp-nlp-serving",
     cpu_request: str = "1",
@@ -34,8 +34,7 @@ def deploy_inference_service(
         name: InferenceService name (a DNS label).
         namespace: Kubernetes namespace of the InferenceService.
         runtime: kfp-nlp (our model server in `image`) or huggingface (KServe's runtime).
-        image: Predictor image for the kfp-nlp runtime; defaults to the image the component was
-            compiled with (`kfp-nlp compile --image`), so the rollout serves the same build.
+        image: Predictor image for the kfp-nlp runtime; empty: the component image.
         backend: Model server backend: pytorch, or onnx for an export_onnx model.
         service_account: Service account with read access to the model (IRSA role).
         cpu_request: Predictor CPU request.

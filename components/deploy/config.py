@@ -4,7 +4,6 @@ import re
 from dataclasses import dataclass, field
 
 from components.common.config import require
-from components.common.image import IMAGE
 from components.serve.config import BACKENDS
 
 RUNTIMES = ("kfp-nlp", "huggingface")
@@ -22,8 +21,8 @@ class DeployConfig:
         metadata={"help": "kfp-nlp (our model server) or huggingface (KServe's runtime)"},
     )
     image: str = field(
-        default=IMAGE,
-        metadata={"help": "predictor image for runtime kfp-nlp (default: the components' image)"},
+        default="",
+        metadata={"help": "predictor image for runtime kfp-nlp; empty: the component image"},
     )
     backend: str = field(
         default="pytorch", metadata={"help": "model server backend: pytorch or onnx"}
