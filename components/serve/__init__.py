@@ -1,1 +1,2 @@
-"""Serving a Model artifact: a KServe model server (V1 and V2 REST) and the ONNX int8 export."""
+"""Serving a Model artifact: a KServe model server (V1 and V2 REST), the ONNX int8 export, and
+the choice of backend a release serves."""

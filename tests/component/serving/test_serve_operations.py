@@ -107,9 +107,11 @@ def test_sigterm_drains_admitted_requests_then_exits(small_model, start_server):
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         ready = requests.get(f"{server.url}/v2/models/draining/ready", timeout=10)
+        live = requests.get(f"{server.url}/v2/health/live", timeout=10)
         late = server.v1({"instances": ["STOP"]}, timeout=10)
         answers = [p.result() for p in pending]
     assert ready.status_code == 503
+    assert live.json() == {"live": True}
     assert late.status_code == 503 and int(late.headers["Retry-After"]) >= 1
     assert [a.status_code for a in answers] == [200] * 4
     assert all(len(a.json()["predictions"]) == 32 for a in answers)
