@@ -11,6 +11,7 @@
 # The host's CA bundle reaches pip as a build secret: it is never stored in the image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
 
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE=${IMAGE:-ghcr.io/kfp-nlp/kfp-nlp:${VERSION}}
@@ -117,6 +118,5 @@ echo "make image: $IMAGE with $ENGINE ($ENGINE_WHY); base $BASE ($BASE_WHY); $TO
 if [ -f "$HOST_CA" ]; then
     BUILD_ARGS+=(--secret "id=pip-ca,src=$HOST_CA")
 fi
-started=$(date +%s)
 $ENGINE build --build-arg "BASE_IMAGE=$BASE" "${BUILD_ARGS[@]}" -t "$IMAGE" .
 echo "make image: built $IMAGE in $(($(date +%s) - started)) s"
