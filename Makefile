@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # kubectl (kustomize) and checkov for the manifest tests, pinned apart from the project's lock.
 TOOLS_STAMP := .venv-tools/.installed
 
-.PHONY: demo test lint compile bench tools clean
+.PHONY: demo test lint compile bench tools image clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint: $(STAMP)
 
 compile: $(STAMP)
 	$(VENV)/bin/kfp-nlp compile
+
+# The component image, with Docker or podman (scripts/build-image.sh says which, and why).
+image:
+	scripts/build-image.sh
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.prepare_dataset
