@@ -31,7 +31,7 @@ from components.common.artifacts import (
 from components.common.errors import KfpNlpError
 from components.common.inference import Classifier, load_classifier, predict_proba
 from components.common.tables import detect_format, iter_batches, write_parquet
-from components.common.uri import atomic_output, download_dir
+from components.common.uri import atomic_outputs, download_dir
 from components.evaluate.config import TEXT_LENGTH_SLICE, EvaluateConfig
 from components.evaluate.gate import Decision, decide
 from components.evaluate.metrics import (
@@ -424,7 +424,7 @@ def write_outputs(
 ) -> None:
     """Write the HTML report, the predictions Parquet and (optionally) the JSON summary.
 
-    Each is a local path or an S3 URI, and appears only once completely written.
+    Each is a local path or an S3 URI; they appear together, once all are completely written.
     """
     html_text = render_report(evaluation)
     facts = {
@@ -434,10 +434,13 @@ def write_outputs(
         "source_uri": evaluation.test.source,
         "multi_label": False,
     }
-    with atomic_output(predictions_uri) as staged:
-        write_parquet(predictions_table(evaluation), staged, encode_dataset_metadata(facts))
-    with atomic_output(report_uri) as staged:
-        staged.write_text(html_text, encoding="utf-8")
+    targets = {"predictions": predictions_uri, "report": report_uri}
     if summary_uri is not None:
-        with atomic_output(summary_uri) as staged:
-            staged.write_text(json.dumps(summary(evaluation), indent=2))
+        targets["summary"] = summary_uri
+    with atomic_outputs(targets) as staged:
+        write_parquet(
+            predictions_table(evaluation), staged["predictions"], encode_dataset_metadata(facts)
+        )
+        staged["report"].write_text(html_text, encoding="utf-8")
+        if summary_uri is not None:
+            staged["summary"].write_text(json.dumps(summary(evaluation), indent=2))

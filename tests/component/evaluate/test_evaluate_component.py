@@ -238,3 +238,25 @@ def test_command_line_exits_2_with_one_line(evaluate_test_set: Path, tmp_path: P
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "nowhere is not a folder" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_outputs_appear_together_or_not_at_all(
+    evaluate_models: dict[str, Path], small_test_set: Path, tmp_path: Path
+) -> None:
+    """The report cannot be written (a folder is in its way): no predictions or summary either."""
+    out = tmp_path / "evaluation"
+    (out / "report.html").mkdir(parents=True)
+    with pytest.raises(KfpNlpError, match=r"report\.html is a folder"):
+        main(
+            [
+                "--model",
+                str(evaluate_models["trained"]),
+                "--test",
+                str(small_test_set),
+                "--output-dir",
+                str(out),
+                "--bootstrap-resamples",
+                "100",
+            ]
+        )
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]
