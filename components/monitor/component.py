@@ -14,6 +14,8 @@ def monitor_classifier(
     report: Output[HTML],
     model: Input[Model] = None,
     model_uri: str = "",
+    registry_uri: str = "",
+    model_name: str = "text-classifier",
     reference: Input[Dataset] = None,
     reference_uri: str = "",
     current: Input[Dataset] = None,
@@ -37,6 +39,9 @@ def monitor_classifier(
     Args:
         model: Model artifact to monitor; or give model_uri.
         model_uri: Model folder or s3:// prefix, when no artifact is given.
+        registry_uri: Model registry root whose champion is monitored when neither model nor
+            model_uri is given.
+        model_name: Name of the model in the registry.
         reference: Dataset of reference texts; or give reference_uri.
         reference_uri: Reference table; empty with no artifact: the model's test split, from
             its provenance.
@@ -71,6 +76,8 @@ def monitor_classifier(
         drift_detected, reason = run_component(
             model=model,
             model_uri=model_uri,
+            registry_uri=registry_uri,
+            model_name=model_name,
             reference=reference,
             reference_uri=reference_uri,
             current=current,
@@ -91,3 +98,39 @@ def monitor_classifier(
             seed=seed,
         )
     return namedtuple("Outputs", ["drift_detected", "reason"])(drift_detected, reason)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def claim_retrain(
+    drift_detected: bool,
+    reason: str,
+    data_uri: str = "",
+    registry_uri: str = "",
+    model_name: str = "text-classifier",
+    window_hours: float = 24.0,
+) -> NamedTuple("Outputs", [("retrain", bool), ("reason", str)]):
+    """Decide whether a drift alert starts retraining: at most once per alert window.
+
+    Args:
+        drift_detected: monitor_classifier's decision.
+        reason: monitor_classifier's one-line reason.
+        data_uri: The labelled table to retrain on; empty: never retrain.
+        registry_uri: Model registry root; the claim is kept beside the model there.
+        model_name: Name of the model in the registry.
+        window_hours: Length of an alert window; 0: 24 hours.
+
+    Returns:
+        retrain: True when this alert claimed the window and retraining should run.
+        reason: One line saying why or why not.
+    """
+    from collections import namedtuple
+
+    from components.common.errors import one_line_errors
+    from components.monitor.retrain import claim_retrain as claim
+
+    with one_line_errors():
+        retrain, why = claim(
+            drift_detected, reason, data_uri, registry_uri, model_name, window_hours
+        )
+    print(why)
+    return namedtuple("Outputs", ["retrain", "reason"])(retrain, why)

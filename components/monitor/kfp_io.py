@@ -6,6 +6,7 @@ from components.common.errors import KfpNlpError
 from components.monitor.config import MonitorConfig
 from components.monitor.monitor import monitor, scalar_metrics
 from components.monitor.outputs import write_report
+from components.registry.registry import resolve
 
 
 def _source(artifact: Any, value: str, what: str, required: bool) -> str:
@@ -19,6 +20,8 @@ def _source(artifact: Any, value: str, what: str, required: bool) -> str:
 def run_component(
     model: Any,
     model_uri: str,
+    registry_uri: str,
+    model_name: str,
     reference: Any,
     reference_uri: str,
     current: Any,
@@ -27,8 +30,12 @@ def run_component(
     report: Any,
     **settings: Any,
 ) -> tuple[bool, str]:
-    """Monitor, write the report and metrics; return (drift_detected, reason)."""
+    """Monitor the model (artifact, URI, or the registry's champion); write the report and
+    metrics; return (drift_detected, reason)."""
     config = MonitorConfig(**settings)
+    if model is None and not model_uri and registry_uri:
+        model_uri = resolve(registry_uri, model_name)
+        print(f"monitoring the champion of {model_name!r}: {model_uri}")
     result = monitor(
         _source(model, model_uri, "model", True),
         _source(current, current_uri, "current", True),

@@ -20,13 +20,13 @@ metrics and the estimate's error are reported too.
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from components.common.artifacts import MANIFEST_NAME, local_model_dir
+from components.common.artifacts import LABEL, MANIFEST_NAME, TEXT, local_model_dir
 from components.common.errors import KfpNlpError
 from components.common.inference import Classifier, load_classifier
 from components.monitor import statistics as st
@@ -234,6 +234,14 @@ def _load(model_dir: Path, config: MonitorConfig, source: str) -> Classifier:
     return classifier
 
 
+def _reference_config(columns: list[str], config: MonitorConfig) -> MonitorConfig:
+    """The settings for reading the reference: a Dataset artifact (the default reference)
+    names its columns `text` and `label`, whatever the window's text column is called."""
+    if config.text_column in columns or TEXT not in columns:
+        return config
+    return replace(config, text_column=TEXT, label_column=LABEL)
+
+
 def monitor(
     model_uri: str, current_uri: str, reference_uri: str, config: MonitorConfig
 ) -> Monitoring:
@@ -245,7 +253,8 @@ def monitor(
         current_table = read_window(current_uri, config)
         reference_table = read_table(reference_uri)
         check_columns(current_table, config, current_uri)
-        check_columns(reference_table, config, reference_uri)
+        reference_config = _reference_config(reference_table.column_names, config)
+        check_columns(reference_table, reference_config, reference_uri)
         classifier = _load(model_dir, config, model_uri)
         current = sample(
             window_from_table(current_table, classifier, config, current_uri),
@@ -253,7 +262,7 @@ def monitor(
             config.seed,
         )
         reference = sample(
-            window_from_table(reference_table, classifier, config, reference_uri),
+            window_from_table(reference_table, classifier, reference_config, reference_uri),
             config.max_texts,
             config.seed + 1,
         )
