@@ -31,7 +31,7 @@ from components.common.errors import KfpNlpError, run_cli
 from pipelines import schedule, submit
 from pipelines.kfp_remote import describe_parameters
 
-PIPELINE_NAMES = ("text_classifier_training", "batch_scoring")
+PIPELINE_NAMES = ("text_classifier_training", "batch_scoring", "text_classifier_monitoring")
 COMPILED_DIR = Path(__file__).parent / "compiled"
 # The demo keeps its own model name, so a user's first run on their own table (default model
 # name, same local registry) never meets the demo's champion.
@@ -45,12 +45,14 @@ DEMO_PARAMS = {
 
 def pipelines(settings: Any = None) -> dict[str, Any]:
     """The pipelines by name (imported late: `compile --image` must come first)."""
+    from pipelines.monitoring import make_monitoring_pipeline
     from pipelines.scoring import make_scoring_pipeline
     from pipelines.training import make_training_pipeline
 
     return {
         "text_classifier_training": make_training_pipeline(settings),
         "batch_scoring": make_scoring_pipeline(settings),
+        "text_classifier_monitoring": make_monitoring_pipeline(settings),
     }
 
 
@@ -321,7 +323,23 @@ def run_local(
         "log": str(log.path),
     }
     summary.update(_release(name, params, summary["outputs"], run_dirs))
+    summary.update(_monitoring(name, summary["outputs"]))
     return summary
+
+
+def _monitoring(name: str, outputs: dict[str, Any]) -> dict[str, Any]:
+    """A monitoring run's decision and estimate at the top of the summary."""
+    if name != "text_classifier_monitoring":
+        return {}
+    metrics = outputs["metrics"]["metadata"]
+    return {
+        "drift_detected": outputs["drift_detected"],
+        "reason": outputs["reason"],
+        "retrain": outputs["retrain"],
+        "reference_macro_f1": metrics.get("reference_macro_f1"),
+        "estimated_macro_f1": metrics.get("expected_macro_f1"),
+        "report": outputs["report"]["path"],
+    }
 
 
 HEADLINE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "log_loss", "ece")
@@ -429,6 +447,7 @@ def all_components() -> list[Any]:
     from components.deploy.component import deploy_inference_service
     from components.evaluate.component import evaluate_classifier
     from components.finetune.component import finetune_classifier
+    from components.monitor.component import claim_retrain, monitor_classifier
     from components.prepare.component import prepare_dataset
     from components.registry.component import promote_champion, register_model, resolve_model
     from components.serve.component import export_onnx
@@ -439,6 +458,8 @@ def all_components() -> list[Any]:
         prepare_dataset,
         finetune_classifier,
         evaluate_classifier,
+        monitor_classifier,
+        claim_retrain,
         export_onnx,
         batch_predict,
         deploy_inference_service,

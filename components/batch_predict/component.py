@@ -23,6 +23,7 @@ def batch_predict(
     onnx_file: str = "onnx/model_int8.onnx",
     parts_uri: str = "",
     output_format: str = "auto",
+    payload_columns: bool = False,
 ):
     """Score a table of texts with a classifier, in chunks that a retried step resumes.
 
@@ -43,6 +44,9 @@ def batch_predict(
         parts_uri: Folder or s3:// prefix for chunk files; set an s3:// prefix so a retried
             step resumes where the last attempt stopped. Empty: beside the output.
         output_format: parquet, csv or jsonl; auto: Parquet.
+        payload_columns: Write the payload log's columns instead of `label` (timestamp, model,
+            version, text_length, token_count, predicted_label, probability, probabilities,
+            text_sha256), so monitor_classifier reads the output like a payload log.
 
     Returns:
         predictions: The kept input columns plus `label` and `probability`, one row per input
@@ -68,4 +72,5 @@ def batch_predict(
             onnx_file=onnx_file,
             parts_uri=parts_uri,
             output_format=output_format,
+            payload_columns=payload_columns,
         )

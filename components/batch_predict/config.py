@@ -39,6 +39,14 @@ class BatchPredictConfig:
     output_format: str = field(
         default="auto", metadata={"help": "parquet, csv or jsonl; auto: from the output name"}
     )
+    payload_columns: bool = field(
+        default=False,
+        metadata={
+            "help": "write the payload log's columns (timestamp, model, version, text_length, "
+            "token_count, predicted_label, probability, probabilities, text_sha256) so "
+            "monitor_classifier reads the output as it reads a payload log"
+        },
+    )
 
     def __post_init__(self) -> None:
         require(bool(self.text_column), "text_column is empty; name the column holding the texts")

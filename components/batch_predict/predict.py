@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,9 @@ from components.batch_predict.config import OUTPUT_FORMATS, BatchPredictConfig
 from components.common import uri
 from components.common.artifacts import MANIFEST_NAME, local_model_dir, sha256_file
 from components.common.errors import KfpNlpError
-from components.common.inference import Classifier, load_classifier, predict_proba
+from components.common.inference import Classifier, load_classifier, score_tokens, tokenize
 from components.common.tables import iter_batches
+from components.serve.payload_log import payload_columns
 
 LABEL_COLUMN = "label"
 PROBABILITY_COLUMN = "probability"
@@ -96,12 +98,48 @@ def kept_columns(schema: pa.Schema, config: BatchPredictConfig, name: str) -> li
     return list(config.id_columns)
 
 
-def score_chunk(
-    table: pa.Table, classifier: Classifier, columns: list[str], config: BatchPredictConfig
+def _with_payload_columns(
+    table: pa.Table,
+    texts: list[str],
+    scores: np.ndarray,
+    counts: list[int],
+    identity: tuple[str, str],
+    labels: list[str],
 ) -> pa.Table:
-    """The kept columns of a chunk plus the predicted label and its probability."""
+    """The kept columns plus the payload log's (components.serve.payload_log), as the server
+    writes them for a text it scored now with this model."""
+    n = table.num_rows
+    model, version = identity
+    columns = {
+        "timestamp": pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC")),
+        "model": pa.array([model] * n, pa.string()),
+        "version": pa.array([version] * n, pa.string()),
+        **payload_columns(texts, scores, labels, counts, "hash", True),
+    }
+    for name, values in columns.items():
+        if name in table.column_names:
+            table = table.drop_columns(name)
+        table = table.append_column(name, values)
+    return table
+
+
+def score_chunk(
+    table: pa.Table,
+    classifier: Classifier,
+    columns: list[str],
+    config: BatchPredictConfig,
+    identity: tuple[str, str] = ("", ""),
+) -> pa.Table:
+    """The kept columns of a chunk plus the predicted label and its probability; with
+    `config.payload_columns`, the payload log's columns instead (`identity`: model, version)."""
     texts = [t or "" for t in table.column(config.text_column).to_pylist()]
-    scores = predict_proba(classifier, texts, config.batch_size, config.precision)
+    tokens = tokenize(classifier, texts)
+    scores = score_tokens(classifier, tokens, config.batch_size, config.precision)
+    if config.payload_columns:
+        counts = [len(ids) for ids in tokens["input_ids"]]
+        return _with_payload_columns(
+            table.select(columns), texts, scores, counts, identity, classifier.labels
+        )
     best = scores.argmax(axis=1)
     labels = np.asarray(classifier.labels, dtype=object)[best]
     out = table.select(columns)
@@ -118,6 +156,7 @@ def job_identity(input_path: Path, model_dir: Path, config: BatchPredictConfig) 
         "max_length": config.max_length,
         "backend": config.backend,
         "onnx_file": config.onnx_file if config.backend == "onnx" else "",
+        "payload_columns": config.payload_columns,
     }
     return {
         "input_sha256": sha256_file(input_path),
@@ -191,6 +230,7 @@ def batch_predict(
         done = claim_parts(parts_uri, job_identity(input_path, model_dir, config))
         onnx_file = config.onnx_file if config.backend == "onnx" else ""
         classifier = None
+        identity = _identity(model_dir, model_uri) if config.payload_columns else ("", "")
         for index, chunk in enumerate(chunks(_prepend(first, batches), config.chunk_rows)):
             count = index + 1
             if part_name(index) in done:
@@ -198,7 +238,7 @@ def batch_predict(
                 continue
             if classifier is None:
                 classifier = load_classifier(model_dir, config.max_length, onnx_file)
-            result = score_chunk(chunk, classifier, columns, config)
+            result = score_chunk(chunk, classifier, columns, config, identity)
             with uri.atomic_output(uri.join(parts_uri, part_name(index))) as staged:
                 pq.write_table(result, staged, compression="zstd")
             scored += 1
@@ -208,6 +248,14 @@ def batch_predict(
     rows = assemble(parts_uri, count, output_uri, fmt)
     uri.delete_tree(parts_uri)
     return Summary(rows, count, scored, resumed, output_uri)
+
+
+def _identity(model_dir: Path, model_uri: str) -> tuple[str, str]:
+    """The model's name and version as the server names them in its payload log."""
+    from components.serve.server import model_identity
+
+    manifest = json.loads((model_dir / MANIFEST_NAME).read_text())
+    return model_identity(model_dir, manifest)
 
 
 def _prepend(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -7,6 +7,10 @@ scoring (`score_tokens`) are separate steps so that a server can run them on dif
 
 A classifier runs either in PyTorch or, after `components.serve.onnx_export`, in ONNX Runtime
 (`load_classifier(..., onnx_file=...)`): the same tokenizer, labels and scoring loop drive both.
+
+Probabilities are calibrated: fine-tuning fits a temperature on the validation split and stores
+it in the model's config.json (`calibration_temperature`); every scorer divides the logits by it
+here, so the server, batch scoring, evaluation and ONNX all report the same calibrated numbers.
 """
 
 from collections.abc import Sequence
@@ -19,6 +23,9 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from components.common.errors import KfpNlpError
+
+# The key in config.json that holds the fitted temperature (absent: 1.0, uncalibrated).
+TEMPERATURE_KEY = "calibration_temperature"
 
 # Token ids of texts before padding: one list per text for each model input (input_ids, ...).
 Tokens = dict[str, list[list[int]]]
@@ -57,6 +64,8 @@ class Classifier:
     labels: list[str]
     multi_label: bool
     max_length: int
+    # Logits are divided by this before softmax/sigmoid (temperature scaling).
+    temperature: float = 1.0
 
 
 class OnnxClassifierModel:
@@ -120,6 +129,7 @@ def load_classifier(model_dir: Path, max_length: int = 128, onnx_file: str = "")
         labels=labels,
         multi_label=config.problem_type == "multi_label_classification",
         max_length=min(max_length, limit),
+        temperature=float(getattr(config, TEMPERATURE_KEY, 1.0)),
     )
 
 
@@ -143,27 +153,40 @@ def _pad(tokens: Tokens, index: list[int], pad_id: int) -> dict[str, torch.Tenso
 
 
 @torch.inference_mode()
-def score_tokens(
+def score_logits(
     classifier: Classifier, tokens: Tokens, batch_size: int = 64, precision: str = "auto"
 ) -> np.ndarray:
-    """Class probabilities of tokenized texts, shape (texts, n_labels), in their order.
-
-    Softmax for single-label models, independent sigmoids for multi-label ones.
-    """
+    """Raw logits (before temperature) of tokenized texts, shape (texts, n_labels), in order."""
     dtype = autocast_dtype(precision)
     ids = tokens["input_ids"]
     # Sort by length so a batch pads only to its own longest text.
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    probs = np.zeros((len(ids), len(classifier.labels)), dtype=np.float32)
+    logits = np.zeros((len(ids), len(classifier.labels)), dtype=np.float32)
     pad_id = classifier.tokenizer.pad_token_id or 0
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         batch = _pad(tokens, index, pad_id)
         with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            logits = classifier.model(**batch).logits.float()
-        scores = torch.sigmoid(logits) if classifier.multi_label else torch.softmax(logits, -1)
-        probs[index] = scores.numpy()
-    return probs
+            logits[index] = classifier.model(**batch).logits.float().numpy()
+    return logits
+
+
+def probabilities(logits: np.ndarray, multi_label: bool, temperature: float = 1.0) -> np.ndarray:
+    """Probabilities from logits at a temperature: softmax, or independent sigmoids."""
+    scaled = torch.from_numpy(np.asarray(logits, dtype=np.float32) / temperature)
+    return (torch.sigmoid(scaled) if multi_label else torch.softmax(scaled, -1)).numpy()
+
+
+def score_tokens(
+    classifier: Classifier, tokens: Tokens, batch_size: int = 64, precision: str = "auto"
+) -> np.ndarray:
+    """Calibrated class probabilities of tokenized texts, shape (texts, n_labels), in order.
+
+    Softmax for single-label models, independent sigmoids for multi-label ones, of the logits
+    divided by the model's temperature.
+    """
+    logits = score_logits(classifier, tokens, batch_size, precision)
+    return probabilities(logits, classifier.multi_label, classifier.temperature)
 
 
 def predict_proba(

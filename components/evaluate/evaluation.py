@@ -39,6 +39,7 @@ from components.evaluate.metrics import (
     bootstrap_interval,
     classification_report,
     confusion_matrices,
+    expected_calibration_error,
     metric_from_confusion,
 )
 from components.evaluate.report import render_report
@@ -84,6 +85,8 @@ class Evaluation:
     mistakes: list[dict[str, Any]]
     model_source: str
     champion_source: str | None
+    # The challenger's temperature and its test ECE without it (see `uncalibrated_ece`).
+    calibration: dict[str, float] | None = None
 
 
 def _read_table(path: Path, source: str) -> tuple[pa.Table, dict[str, Any]]:
@@ -318,7 +321,7 @@ def evaluate(
         champion_probs = (
             probs if unchanged else score(champion, test, config, champion_dir, "champion")
         )
-    return assemble(
+    evaluation = assemble(
         test,
         config,
         probs,
@@ -327,6 +330,21 @@ def evaluate(
         (champion_source or str(champion_dir)) if champion_dir else None,
         unchanged=unchanged,
     )
+    evaluation.calibration = uncalibrated_ece(test, probs, challenger.temperature, config)
+    return evaluation
+
+
+def uncalibrated_ece(
+    test: Examples, probs: np.ndarray, temperature: float, config: EvaluateConfig
+) -> dict[str, float]:
+    """The model's temperature and the ECE its probabilities had before temperature scaling.
+
+    softmax(T * log p) undoes softmax(z / T), so the raw probabilities need no second scoring.
+    """
+    raw = np.exp(temperature * np.log(np.clip(probs, 1e-300, 1)))
+    raw /= raw.sum(axis=1, keepdims=True)
+    ece = expected_calibration_error(test.y_true, raw, config.calibration_bins)
+    return {"temperature": temperature, "ece_uncalibrated": ece}
 
 
 def _content_sha256(model_dir: Path) -> str:
@@ -399,6 +417,7 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         "comparison": asdict(decision.comparison) if decision.comparison else None,
         "slices": evaluation.slices,
         "mistakes": evaluation.mistakes,
+        "calibration": evaluation.calibration,
     }
 
 
@@ -412,6 +431,7 @@ def scalar_metrics(evaluation: Evaluation, config: EvaluateConfig) -> dict[str, 
         c = decision.comparison
         values |= {f"champion_{metric}": c.champion, f"delta_{metric}": c.delta}
         values |= {f"delta_{metric}_ci_low": c.delta_low, f"delta_{metric}_ci_high": c.delta_high}
+    values |= evaluation.calibration or {}
     values["approved"] = float(decision.approved)
     return {k: float(v) for k, v in values.items() if v is not None}
 

@@ -267,6 +267,16 @@ def _mistakes_section(mistakes: list[dict[str, Any]]) -> str:
     )
 
 
+def _calibration_note(evaluation: "Evaluation", ece: float) -> str:
+    if not evaluation.calibration:
+        return ""
+    c = evaluation.calibration
+    return (
+        f"<p>Temperature scaling (T = {c['temperature']:.3g}, fitted on the validation split): "
+        f"ECE {c['ece_uncalibrated']:.4f} before, {ece:.4f} after.</p>"
+    )
+
+
 def render_report(evaluation: "Evaluation") -> str:
     """The whole report as one HTML document."""
     decision = evaluation.decision
@@ -289,6 +299,7 @@ def render_report(evaluation: "Evaluation") -> str:
         _png(per_class_figure(report["per_class"])),
         _per_class_section(report["per_class"]),
         "<h2>Calibration</h2>",
+        _calibration_note(evaluation, report["ece"]),
         _png(reliability_figure(report["calibration"], report["ece"])),
         _slice_section(evaluation, metric),
         _mistakes_section(evaluation.mistakes),

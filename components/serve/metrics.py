@@ -44,6 +44,14 @@ QUEUED_TEXTS = Gauge("kfp_nlp_queued_texts", "Texts admitted and waiting for the
 LOAD_SECONDS = Gauge(
     "kfp_nlp_model_load_seconds", "Seconds the model took to load and warm up", _MODEL
 )
+PAYLOG_WRITTEN = Counter(
+    "kfp_nlp_payload_log_records", "Scored texts written to the payload log", _MODEL
+)
+PAYLOG_DROPPED = Counter(
+    "kfp_nlp_payload_log_dropped_records",
+    "Scored texts the payload log dropped: queue_full, write_error or encode_error",
+    [*_MODEL, "reason"],
+)
 MODEL_INFO = Gauge(
     "kfp_nlp_model_info", "The model being served (value 1) and its backend", [*_MODEL, "backend"]
 )
@@ -71,6 +79,12 @@ class ServerMetrics:
 
     def watch_queue(self, queued_texts: Callable[[], int]) -> None:
         QUEUED_TEXTS.labels(**self.labels).set_function(queued_texts)
+
+    def payload_logged(self, records: int) -> None:
+        PAYLOG_WRITTEN.labels(**self.labels).inc(records)
+
+    def payload_dropped(self, reason: str, records: int) -> None:
+        PAYLOG_DROPPED.labels(**self.labels, reason=reason).inc(records)
 
     def loaded(self, seconds: float) -> None:
         LOAD_SECONDS.labels(**self.labels).set(seconds)

@@ -15,7 +15,8 @@ anything is served, the weights load in the background (the model is ready only 
 have; a model that cannot load stops the server with one line), and requests are batched
 continuously by tokens (components.serve.scheduler). Bad requests get 4xx with `{"error": ...}`,
 an overloaded server 503 with Retry-After; both leave it healthy. /metrics has Prometheus
-metrics; SIGTERM drains (components.serve.http).
+metrics; SIGTERM drains (components.serve.http). With --payload-log-uri every scored text is
+recorded in the background (components.serve.payload_log) and the log is flushed after a drain.
 """
 
 import argparse
@@ -47,6 +48,7 @@ from components.common.inference import (
 from components.serve.config import ServeConfig
 from components.serve.http import listen, serve_model
 from components.serve.metrics import ServerMetrics
+from components.serve.payload_log import PayloadLogger
 from components.serve.scheduler import BatchScheduler
 
 PROBABILITIES_PARAMETER = "return_probabilities"
@@ -161,6 +163,7 @@ class TextClassifierModel(Model):
         self.classifier: Classifier | None = None
         self.load_error: KfpNlpError | None = None
         self.metrics = metrics
+        self.payload_log: PayloadLogger | None = None
         self._load_lock = threading.Lock()
         self.scheduler = BatchScheduler(
             self._tokenize,
@@ -249,6 +252,8 @@ class TextClassifierModel(Model):
         request = parse_v2(payload) if is_v2 else parse_v1(payload)
         self._check_limits(request)
         scores = await self.scheduler.submit(request.texts, self.config.request_timeout_s)
+        if self.payload_log:
+            self.payload_log.record("v2" if is_v2 else "v1", request.texts, scores, self.classifier)
         best = scores.argmax(axis=1)
         labels = [self.classifier.labels[i] for i in best]
         chosen = scores[np.arange(len(best)), best]
@@ -307,6 +312,7 @@ def serve(config: ServeConfig) -> None:
     metrics = ServerMetrics(name, version, config.backend)
     model = TextClassifierModel(name, config, metrics)
     model.version = version
+    model.payload_log = payload_logger(config, name, version, metrics)
     threading.Thread(target=_load, args=(model,), daemon=True).start()
     host, port = sock.getsockname()[:2]
     print(
@@ -315,8 +321,30 @@ def serve(config: ServeConfig) -> None:
         flush=True,
     )
     serve_model(model, sock, metrics, config.max_body_bytes, config.drain_timeout_s)
+    if model.payload_log:
+        model.payload_log.close()
     if model.load_error is not None:
         raise model.load_error
+
+
+def payload_logger(
+    config: ServeConfig, name: str, version: str, metrics: ServerMetrics
+) -> PayloadLogger | None:
+    """The payload logger the settings ask for (components.serve.payload_log), if any."""
+    if not config.payload_log_uri:
+        return None
+    return PayloadLogger(
+        config.payload_log_uri,
+        name,
+        version,
+        text_mode=config.payload_log_text,
+        probabilities=config.payload_log_probabilities,
+        sample_rate=config.payload_log_sample_rate,
+        max_queued_texts=config.payload_log_max_queued,
+        flush_s=config.payload_log_flush_s,
+        on_drop=metrics.payload_dropped,
+        on_write=metrics.payload_logged,
+    )
 
 
 def _load(model: TextClassifierModel) -> None:

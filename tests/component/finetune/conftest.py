@@ -141,13 +141,14 @@ def reference_run(splits, tmp_path_factory) -> tuple[dict, Path]:
 
 
 def plain_predictions(model_dir: Path, texts: list[str]) -> torch.Tensor:
-    """Class probabilities from plain `AutoModelForSequenceClassification` + `AutoTokenizer`."""
+    """Class probabilities from plain `AutoModelForSequenceClassification` + `AutoTokenizer`,
+    at the temperature the model's config.json records (the documented calibration)."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
     model.eval()
     with torch.no_grad():
         batch = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
-        logits = model(**batch).logits
+        logits = model(**batch).logits / model.config.calibration_temperature
     if model.config.problem_type == "multi_label_classification":
         return torch.sigmoid(logits)
     return torch.softmax(logits, -1)

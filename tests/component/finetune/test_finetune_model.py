@@ -41,6 +41,10 @@ def test_model_artifact_is_self_contained(reference_run, splits):
     # One evaluation per epoch, each with the curves the KFP UI shows.
     assert [h["epoch"] for h in result["history"]] == [1.0, 2.0]
     assert result["metrics"]["val_macro_f1"] > 0.8
+    # Temperature scaling on the validation split is stored where every scorer reads it, and
+    # does not make the probabilities less calibrated on the data it was fitted to.
+    assert config["calibration_temperature"] == provenance["calibration"]["temperature"] > 0
+    assert result["metrics"]["val_ece"] <= result["metrics"]["val_ece_uncalibrated"]
 
 
 def test_plain_transformers_load_gives_the_same_predictions(reference_run, splits):

@@ -2,7 +2,7 @@
 
 The model is the real MiniLM with a fresh head for the seven sample intents, trained briefly on
 sample replies (benchmarks.small_classifier), saved as a Model artifact with its manifest. It is
-built once per session.
+built once per session (the `small_model` fixture in tests/component/conftest.py).
 """
 
 import os
@@ -17,15 +17,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.small_classifier import SmallClassifier, train
-
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="session")
-def small_model(tmp_path_factory: pytest.TempPathFactory) -> SmallClassifier:
-    """A trained intent classifier (Model artifact folder) and its held-out test split."""
-    return train(tmp_path_factory.mktemp("small-classifier"), rows=1000, steps=300)
 
 
 def free_port() -> int:

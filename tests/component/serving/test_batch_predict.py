@@ -194,3 +194,36 @@ def test_component_scores_a_dataset_artifact_with_kfp_local(small_model, tmp_pat
     assert "text" not in result.columns
     assert np.mean(result["label"].to_numpy() == test["label"].to_numpy()) >= 0.8
     assert run.output.metadata["rows"] == len(test)
+
+
+def test_payload_columns_make_the_output_a_monitorable_log(small_model, tmp_path):
+    """With payload_columns the predictions carry the server's payload-log columns, and the
+    monitor reads them as it reads a hash-only payload log."""
+    import hashlib
+
+    from components.monitor.config import MonitorConfig
+    from components.monitor.monitor import monitor
+
+    frame = generate(260, seed=4)
+    frame = frame[frame["reply_text"].str.strip() != ""].head(120)
+    source = tmp_path / "replies.csv"
+    frame.to_csv(source, index=False)
+    output = tmp_path / "predictions.parquet"
+    config = BatchPredictConfig(
+        text_column="reply_text", id_columns=["message_id"], precision="fp32", payload_columns=True
+    )
+    batch_predict(str(source), str(small_model.model_dir), str(output), config)
+    result = pq.read_table(output).to_pandas()
+    assert "label" not in result.columns
+    texts = frame["reply_text"].tolist()
+    assert result["predicted_label"].tolist() == expected_labels(small_model.model_dir, texts)
+    assert result["text_length"].tolist() == [len(t) for t in texts]
+    assert result["text_sha256"].tolist() == [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+    assert (result["token_count"] > 2).all() and result["version"].str.startswith("sha256-").all()
+    assert result["probabilities"].map(len).eq(7).all()
+
+    verdict = monitor(
+        str(small_model.model_dir), str(output), str(small_model.test_path), MonitorConfig()
+    )
+    assert [t["name"] for t in verdict.tests] == ["text length", "predicted labels", "confidence"]
+    assert verdict.drift_detected is False, verdict.reason

@@ -1,0 +1,1 @@
+"""monitor_classifier: drift and label-free performance estimates for a served classifier."""

@@ -1,0 +1,11 @@
+"""Fixtures shared by the component tests of serving and monitoring."""
+
+import pytest
+
+from benchmarks.small_classifier import SmallClassifier, train
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> SmallClassifier:
+    """A trained intent classifier (Model artifact folder) and its held-out test split."""
+    return train(tmp_path_factory.mktemp("small-classifier"), rows=1000, steps=300)

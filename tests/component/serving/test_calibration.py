@@ -1,0 +1,45 @@
+"""Temperature scaling on a real small trained classifier, applied through the shared scorer."""
+
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from components.common.artifacts import write_manifest
+from components.common.inference import load_classifier, predict_proba
+from components.evaluate.config import EvaluateConfig
+from components.evaluate.evaluation import evaluate, scalar_metrics
+from components.evaluate.metrics import expected_calibration_error
+from components.evaluate.report import render_report
+from components.finetune.calibration import calibrate
+
+
+def test_temperature_fitted_on_one_half_lowers_ece_on_the_other(small_model, tmp_path):
+    model_dir = shutil.copytree(small_model.model_dir, tmp_path / "model")
+    table = pq.read_table(small_model.test_path)
+    texts = table.column("text").to_pylist()
+    before = load_classifier(model_dir)
+    y = np.array([before.labels.index(name) for name in table.column("label").to_pylist()])
+    half = len(texts) // 2
+    uncalibrated = predict_proba(before, texts[half:], precision="fp32")
+
+    result = calibrate(model_dir, texts[:half], y[:half], max_length=128, batch_size=64)
+    write_manifest(model_dir, {})
+    after = load_classifier(model_dir)
+    calibrated = predict_proba(after, texts[half:], precision="fp32")
+
+    assert before.temperature == 1.0
+    assert after.temperature == result["temperature"] != 1.0
+    # Same predictions, more honest confidences on texts the temperature was not fitted to.
+    np.testing.assert_array_equal(uncalibrated.argmax(1), calibrated.argmax(1))
+    ece_before = expected_calibration_error(y[half:], uncalibrated)
+    ece_after = expected_calibration_error(y[half:], calibrated)
+    assert ece_after < 0.7 * ece_before, (ece_before, ece_after)
+    assert result["val_ece"] < result["val_ece_uncalibrated"]
+
+    # The evaluation reports the test ECE with and without the model's temperature.
+    evaluation = evaluate(model_dir, small_model.test_path, EvaluateConfig())
+    metrics = scalar_metrics(evaluation, EvaluateConfig())
+    assert metrics["temperature"] == after.temperature
+    assert metrics["ece"] < metrics["ece_uncalibrated"]
+    assert f"ECE {metrics['ece_uncalibrated']:.4f} before" in render_report(evaluation)
