@@ -20,7 +20,6 @@ recorded in the background (components.serve.payload_log) and the log is flushed
 """
 
 import argparse
-import hashlib
 import json
 import re
 import threading
@@ -35,7 +34,7 @@ from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput, ModelNotReady
 from kserve.logging import logger
 
-from components.common.artifacts import verify_manifest
+from components.common.artifacts import content_sha256, verify_manifest
 from components.common.config import add_arguments, from_arguments
 from components.common.errors import KfpNlpError
 from components.common.inference import (
@@ -134,9 +133,8 @@ def model_identity(model_dir: Path, manifest: dict[str, Any]) -> tuple[str, str]
     if registration.is_file():
         record = json.loads(registration.read_text())
         return record["model"], record["version"]
-    # The same content hash the registry names versions by, so both can be matched.
-    content = hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()
-    return model_name_for(model_dir), f"sha256-{content[:12]}"
+    # The same content hash the registry records, so both can be matched.
+    return model_name_for(model_dir), f"sha256-{content_sha256(manifest)[:12]}"
 
 
 def verify_model_dir(config: ServeConfig) -> dict[str, Any]:
