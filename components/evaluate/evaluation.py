@@ -83,7 +83,6 @@ class Evaluation:
     mistakes: list[dict[str, Any]]
     model_source: str
     champion_source: str | None
-    baseline_probs: np.ndarray | None = None
 
 
 @contextlib.contextmanager
@@ -359,7 +358,6 @@ def assemble(
         mistakes=_mistakes(test, probs, config.mistakes_shown),
         model_source=model_source,
         champion_source=champion_source,
-        baseline_probs=baseline_probs,
     )
 
 
