@@ -1,7 +1,7 @@
 """finetune_classifier against a tuned Hugging Face `Trainer` (and run_glue's defaults), same data.
 
     python -m benchmarks.finetune [--train-examples 512] [--epochs 2] [--repeats 2] \
-        [--threads 1,2]
+        [--threads 1,ALL_CORES]
 
 The data is the sample data (components.sample_data) passed through prepare_dataset, as in the
 pipeline. Every side fine-tunes the same base model (all-MiniLM-L6-v2) on the same first N
