@@ -2,7 +2,8 @@
 
 snapshot_source (pin the table's and base model's content) -> prepare_dataset -> resolve_model
 (the registry's champion, checked against this data's labels) -> finetune_classifier ->
-evaluate_classifier (against the champion, when there is one) -> only if approved: export it to
+evaluate_classifier (against the champion, when there is one, and a TF-IDF baseline trained on
+the same train split) -> only if approved: export it to
 ONNX int8, register it, deploy the registered version to KServe (on int8 when that is as
 accurate as fp32, else on PyTorch), and move the champion alias to it.
 
@@ -116,6 +117,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         checkpoint_uri: str = "",
         thresholds: str = "macro_f1>=0.5",
         max_regression: float = 0.01,
+        require_beat_baseline: bool = True,
         max_int8_accuracy_drop: float = 0.01,
         slice_columns: str = "text_length",
         serving_namespace: str = "kfp-nlp-dev",
@@ -154,6 +156,8 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
                 from them) and removes them after success.
             thresholds: Absolute gate, e.g. "macro_f1>=0.8,ece<=0.1".
             max_regression: Largest drop in macro-F1 against the champion still approved.
+            require_beat_baseline: Approve only a model whose macro-F1 on the test split is
+                above that of TF-IDF + logistic regression trained on the same train split.
             max_int8_accuracy_drop: Deploy the ONNX int8 model when its test accuracy is at most
                 this far below fp32's (0.01: one point); otherwise the PyTorch one.
             slice_columns: Comma-separated columns to report metrics by, e.g.
@@ -227,9 +231,11 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         evaluated = evaluate_classifier(
             model=trained.outputs["model"],
             test=prepared.outputs["test"],
+            train=prepared.outputs["train"],
             champion_uri=champion.outputs["uri"],
             thresholds=thresholds,
             max_regression=max_regression,
+            require_beat_baseline=require_beat_baseline,
             slice_columns=slice_columns,
             seed=seed,
         )

@@ -1,6 +1,6 @@
 r"""Evaluate a classifier from the command line, without KFP.
 
-    python -m components.evaluate --model MODEL_DIR --test test.parquet \
+    python -m components.evaluate --model MODEL_DIR --test test.parquet --train train.parquet \
         --champion s3://bucket/models/current --output-dir out/ --thresholds 'macro_f1>=0.8'
 
 Writes report.html, predictions.parquet and summary.json under --output-dir (a folder or an
@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", required=True, help="challenger model folder or s3:// prefix")
     parser.add_argument("--test", required=True, help="test Dataset file (local or s3://)")
     parser.add_argument("--champion", default="", help="champion model folder or s3:// prefix")
+    parser.add_argument(
+        "--train", default="", help="train Dataset (local or s3://) for the TF-IDF baseline"
+    )
     parser.add_argument("--output-dir", required=True, help="folder or s3:// prefix for outputs")
     add_arguments(parser, EvaluateConfig)
     args = parser.parse_args(argv)
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
         model_dir = stack.enter_context(model_folder(args.model))
         test_path = stack.enter_context(local_copy(args.test))
         champion_dir = stack.enter_context(model_folder(args.champion)) if args.champion else None
+        train_path = stack.enter_context(local_copy(args.train)) if args.train else None
         evaluation = evaluate(
             model_dir,
             Path(test_path),
@@ -44,6 +48,8 @@ def main(argv: list[str] | None = None) -> dict:
             model_source=args.model,
             champion_source=args.champion,
             test_source=args.test,
+            train_path=Path(train_path) if train_path else None,
+            train_source=args.train,
         )
     write_outputs(
         evaluation,

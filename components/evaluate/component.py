@@ -17,11 +17,13 @@ def evaluate_classifier(
     report: Output[HTML],
     predictions: Output[Dataset],
     champion: Input[Model] = None,
+    train: Input[Dataset] = None,
     champion_uri: str = "",
     headline_metric: str = "macro_f1",
     thresholds: str = "",
     max_regression: float = 0.01,
     require_improvement: bool = False,
+    require_beat_baseline: bool = False,
     confidence: float = 0.95,
     bootstrap_resamples: int = 1000,
     seed: int = 0,
@@ -40,6 +42,8 @@ def evaluate_classifier(
         champion: the model now in production, as an artifact (or use champion_uri).
         champion_uri: the model now in production as a local folder or s3:// prefix; empty
             and no champion artifact means absolute thresholds alone decide.
+        train: the train split the model was fine-tuned on; when given, a TF-IDF + logistic
+            regression baseline is trained on it and reported beside the model.
         headline_metric: accuracy, macro_f1, micro_f1 or weighted_f1: the metric compared with
             the champion and given a bootstrap confidence interval.
         thresholds: absolute requirements, comma-separated, e.g. "macro_f1>=0.8,ece<=0.1".
@@ -47,6 +51,8 @@ def evaluate_classifier(
             the lower confidence bound of the paired bootstrap difference.
         require_improvement: approve only a challenger better than the champion with the given
             confidence.
+        require_beat_baseline: approve only a model whose headline metric is above the TF-IDF
+            baseline's (needs train).
         confidence: confidence level of the bootstrap intervals.
         bootstrap_resamples: resamples per bootstrap interval.
         seed: seed of the bootstrap resampling.
@@ -83,10 +89,12 @@ def evaluate_classifier(
             predictions=predictions,
             champion=champion,
             champion_uri=champion_uri,
+            train=train,
             headline_metric=headline_metric,
             thresholds=thresholds,
             max_regression=max_regression,
             require_improvement=require_improvement,
+            require_beat_baseline=require_beat_baseline,
             confidence=confidence,
             bootstrap_resamples=bootstrap_resamples,
             seed=seed,

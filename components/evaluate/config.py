@@ -92,6 +92,13 @@ class EvaluateConfig:
             "confidence (lower bound of the difference above 0; replaces max_regression)"
         },
     )
+    require_beat_baseline: bool = field(
+        default=False,
+        metadata={
+            "help": "approve only a model whose headline metric is above that of a TF-IDF + "
+            "logistic regression baseline trained on the train split (which must then be given)"
+        },
+    )
     confidence: float = field(
         default=0.95, metadata={"help": "confidence level of the bootstrap intervals"}
     )

@@ -20,18 +20,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from components.common.artifacts import (
-    LABEL,
     MANIFEST_NAME,
-    TEXT,
     content_sha256,
-    dataset_metadata,
     encode_dataset_metadata,
     verify_manifest,
 )
 from components.common.errors import KfpNlpError
 from components.common.inference import Classifier, load_classifier, predict_proba
-from components.common.tables import detect_format, iter_batches, write_parquet
+from components.common.splits import read_split
+from components.common.tables import write_parquet
 from components.common.uri import atomic_outputs, download_dir
+from components.evaluate.baseline import baseline_predictions
 from components.evaluate.config import TEXT_LENGTH_SLICE, EvaluateConfig
 from components.evaluate.gate import Decision, decide
 from components.evaluate.metrics import (
@@ -89,38 +88,6 @@ class Evaluation:
     calibration: dict[str, float] | None = None
 
 
-def _read_table(path: Path, source: str) -> tuple[pa.Table, dict[str, Any]]:
-    batches = list(iter_batches(path, name=source))
-    table = pa.Table.from_batches(batches) if batches else None
-    if table is None or table.num_rows == 0:
-        raise KfpNlpError(
-            f"the test set {source} has no rows; pass the test split written by prepare_dataset"
-        )
-    metadata = dataset_metadata(path) if detect_format(path, source) == "parquet" else {}
-    return table, metadata
-
-
-def _require_column(table: pa.Table, name: str, source: str) -> list:
-    if name not in table.column_names:
-        raise KfpNlpError(
-            f"the test set {source} has no {name!r} column (columns: "
-            f"{', '.join(table.column_names)}); pass a Dataset written by prepare_dataset"
-        )
-    column = table.column(name)
-    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-        raise KfpNlpError(
-            f"the {name!r} column of {source} holds lists (multi-label data); evaluate_classifier "
-            "scores single-label classifiers only"
-        )
-    nulls = column.null_count
-    if nulls:
-        raise KfpNlpError(
-            f"the {name!r} column of {source} has {nulls} empty values; drop or fill those rows "
-            "(prepare_dataset does) and evaluate again"
-        )
-    return column.cast(pa.string()).to_pylist()
-
-
 @contextlib.contextmanager
 def model_folder(uri: str) -> Iterator[Path]:
     """A local folder holding the model at `uri` (a local folder, or an S3 prefix copied to a
@@ -134,24 +101,42 @@ def read_test_set(path: Path, source: str = "") -> Examples:
 
     `source` names it in messages and the report (default: the path).
     """
-    source = source or str(path)
-    table, metadata = _read_table(path, source)
-    texts = _require_column(table, TEXT, source)
-    names = _require_column(table, LABEL, source)
-    if metadata.get("multi_label"):
+    split = read_split(path, "test", source)
+    if split.multi_label:
         raise KfpNlpError(
-            f"the test set {source} is multi-label; evaluate_classifier scores single-label "
-            "classifiers only"
+            f"the test set {split.source} is multi-label; evaluate_classifier scores "
+            "single-label classifiers only"
         )
-    labels = list(metadata.get("labels") or sorted(set(names)))
-    unknown = sorted(set(names) - set(labels))
+    names = split.single_labels
+    labels = split.declared_labels or sorted(set(names))
+    declared = bool(split.declared_labels)
+    return Examples(split.table, split.texts, names, labels, declared, split.source)
+
+
+def score_baseline(
+    train_path: Path, test: Examples, config: EvaluateConfig, source: str = ""
+) -> np.ndarray:
+    """The classic baseline, fitted on the train split, scored on the test texts."""
+    train = read_split(train_path, "train", source)
+    if train.multi_label:
+        raise KfpNlpError(
+            f"the training dataset {train.source} is multi-label; evaluate_classifier scores "
+            "single-label classifiers only"
+        )
+    names = train.single_labels
+    unknown = sorted(set(names) - set(test.labels))
     if unknown:
         raise KfpNlpError(
-            f"the test set {source} has labels {unknown} that its metadata does not list "
-            f"({labels}); write the test split again with prepare_dataset"
+            f"the training dataset {train.source} has labels {unknown} that the test set "
+            f"{test.source} does not ({test.labels}); pass the train split of the same "
+            "prepare_dataset run as the test split"
         )
-    declared = bool(metadata.get("labels"))
-    return Examples(table, texts, names, labels, declared, source)
+    if len(set(names)) < 2:
+        raise KfpNlpError(
+            f"the training dataset {train.source} has only the label {names[0]!r}; the "
+            "baseline needs at least two: pass the train split written by prepare_dataset"
+        )
+    return baseline_predictions(train.texts, names, test.texts, test.labels, config.seed)
 
 
 def load_model(model_dir: Path, config: EvaluateConfig, role: str) -> Classifier:
@@ -286,6 +271,8 @@ def evaluate(
     model_source: str = "",
     champion_source: str = "",
     test_source: str = "",
+    train_path: Path | None = None,
+    train_source: str = "",
 ) -> Evaluation:
     """Score the challenger (and champion) on the test set and decide approval.
 
@@ -297,10 +284,18 @@ def evaluate(
         model_source: how to name the challenger in the report (default: its folder).
         champion_source: how to name the champion in the report (default: its folder).
         test_source: how to name the test set in the report (default: its path).
+        train_path: the train split the model was fine-tuned on; when given, a TF-IDF +
+            logistic regression baseline is trained on it and scored beside the model.
+        train_source: how to name the train split in messages (default: its path).
 
     Returns:
         The evaluation; nothing has been written yet.
     """
+    if config.require_beat_baseline and train_path is None:
+        raise KfpNlpError(
+            "require_beat_baseline needs the train split to train the baseline on: pass the "
+            "train Dataset of prepare_dataset (train input, --train) or turn the setting off"
+        )
     test = read_test_set(test_path, test_source)
     # Fail on settings the test set cannot satisfy before spending time on scoring.
     for column in config.slice_list:
@@ -314,6 +309,9 @@ def evaluate(
         champion = load_model(champion_dir, config, "champion")
         _check_labels(champion, test, champion_dir, "champion")
         unchanged = _content_sha256(model_dir) == _content_sha256(champion_dir)
+    baseline = None
+    if train_path is not None:
+        baseline = score_baseline(train_path, test, config, train_source)
     probs = score(challenger, test, config, model_dir, "challenger")
     champion_probs = None
     if champion is not None:
@@ -329,6 +327,7 @@ def evaluate(
         model_source or str(model_dir),
         (champion_source or str(champion_dir)) if champion_dir else None,
         unchanged=unchanged,
+        baseline_probs=baseline,
     )
     evaluation.calibration = uncalibrated_ece(test, probs, challenger.temperature, config)
     return evaluation
@@ -360,15 +359,19 @@ def assemble(
     model_source: str,
     champion_source: str | None,
     unchanged: bool = False,
+    baseline_probs: np.ndarray | None = None,
 ) -> Evaluation:
     """The evaluation of given predictions: gate decision, slices and mistakes; `unchanged`
-    says the challenger's files are the champion's (see `gate.decide`)."""
+    says the challenger's files are the champion's (see `gate.decide`); `baseline_probs` are
+    the classic baseline's on the same rows, if it was scored."""
     return Evaluation(
         test=test,
         config=config,
         probs=probs,
         champion_probs=champion_probs,
-        decision=decide(test.y_true, probs, test.labels, config, champion_probs, unchanged),
+        decision=decide(
+            test.y_true, probs, test.labels, config, champion_probs, unchanged, baseline_probs
+        ),
         slices=_slice_rows(test, probs, champion_probs, config),
         mistakes=_mistakes(test, probs, config.mistakes_shown),
         model_source=model_source,
@@ -415,6 +418,10 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         "challenger": decision.challenger,
         "champion": decision.champion,
         "comparison": asdict(decision.comparison) if decision.comparison else None,
+        "baseline": decision.baseline,
+        "baseline_comparison": (
+            asdict(decision.baseline_comparison) if decision.baseline_comparison else None
+        ),
         "slices": evaluation.slices,
         "mistakes": evaluation.mistakes,
         "calibration": evaluation.calibration,
@@ -431,6 +438,13 @@ def scalar_metrics(evaluation: Evaluation, config: EvaluateConfig) -> dict[str, 
         c = decision.comparison
         values |= {f"champion_{metric}": c.champion, f"delta_{metric}": c.delta}
         values |= {f"delta_{metric}_ci_low": c.delta_low, f"delta_{metric}_ci_high": c.delta_high}
+    if decision.baseline_comparison:
+        b = decision.baseline_comparison
+        values |= {f"baseline_{metric}": b.baseline, f"model_minus_baseline_{metric}": b.delta}
+        values |= {
+            f"model_minus_baseline_{metric}_ci_low": b.delta_low,
+            f"model_minus_baseline_{metric}_ci_high": b.delta_high,
+        }
     values |= evaluation.calibration or {}
     values["approved"] = float(decision.approved)
     return {k: float(v) for k, v in values.items() if v is not None}

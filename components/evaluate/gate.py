@@ -7,6 +7,14 @@ bound of (challenger - champion) is at least `-max_regression` (not worse beyond
 regression, with that confidence), or above 0 when `require_improvement` is set. A challenger
 whose model files are the champion's (same content hash: a retrain on unchanged data, or a
 cached training step) is never approved: there is nothing new to release.
+
+When the classic baseline (TF-IDF + logistic regression, trained on the same train split) was
+scored on the same rows, the difference (model - baseline) gets the same paired bootstrap
+interval, for the report. With `require_beat_baseline`, the model must beat it: a plain
+comparison of the point estimates, model strictly above baseline. Not the interval's lower bound:
+on a test split of a few hundred rows that would also turn away models that are better, and the
+question here is whether the model is worth its cost at all, not whether it is better with 95%
+confidence (the champion comparison asks that).
 """
 
 from dataclasses import dataclass, field
@@ -14,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from components.evaluate.baseline import BASELINE_NAME
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.metrics import bootstrap_interval, classification_report
 
@@ -34,6 +43,20 @@ class Comparison:
 
 
 @dataclass
+class BaselineComparison:
+    """The headline metric of the model and of the classic baseline on the same rows, and the
+    paired interval of the difference (model - baseline)."""
+
+    metric: str
+    model: float
+    baseline: float
+    delta: float
+    delta_low: float
+    delta_high: float
+    beats: bool
+
+
+@dataclass
 class Decision:
     """The gate's verdict with everything it was based on."""
 
@@ -44,6 +67,8 @@ class Decision:
     champion: dict[str, Any] | None = None
     comparison: Comparison | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
+    baseline: dict[str, Any] | None = None
+    baseline_comparison: BaselineComparison | None = None
 
 
 def _threshold_checks(report: dict[str, Any], config: EvaluateConfig) -> list[dict[str, Any]]:
@@ -105,6 +130,38 @@ def _comparison_detail(c: Comparison, config: EvaluateConfig) -> str:
     return f"{c.metric} vs champion {interval} {verdict} {need}"
 
 
+def _compare_baseline(
+    y_true: np.ndarray,
+    model_pred: np.ndarray,
+    baseline_pred: np.ndarray,
+    model: dict[str, Any],
+    baseline: dict[str, Any],
+    config: EvaluateConfig,
+) -> BaselineComparison:
+    metric = config.headline_metric
+    low, high = bootstrap_interval(
+        y_true,
+        model_pred,
+        len(model["per_class"]),
+        metric,
+        config.bootstrap_resamples,
+        config.confidence,
+        config.seed,
+        baseline_pred=baseline_pred,
+    )
+    delta = model[metric] - baseline[metric]
+    return BaselineComparison(metric, model[metric], baseline[metric], delta, low, high, delta > 0)
+
+
+def _baseline_detail(c: BaselineComparison, config: EvaluateConfig) -> str:
+    verdict = "beats" if c.beats else "does not beat"
+    return (
+        f"{c.metric} {c.model:.4f} {verdict} the {BASELINE_NAME} baseline's {c.baseline:.4f} "
+        f"({c.delta:+.4f}, {config.confidence:.0%} CI {c.delta_low:+.4f} to {c.delta_high:+.4f}; "
+        "require_beat_baseline)"
+    )
+
+
 def decide(
     y_true: np.ndarray,
     challenger_probs: np.ndarray,
@@ -112,6 +169,7 @@ def decide(
     config: EvaluateConfig,
     champion_probs: np.ndarray | None = None,
     unchanged: bool = False,
+    baseline_probs: np.ndarray | None = None,
 ) -> Decision:
     """Score the challenger (and the champion, on the same rows) and decide approval.
 
@@ -122,6 +180,8 @@ def decide(
         config: thresholds, headline metric, allowed regression and bootstrap settings.
         champion_probs: the champion's probabilities on the same rows, if there is a champion.
         unchanged: the challenger's files are identical to the champion's (same content hash).
+        baseline_probs: the classic baseline's probabilities on the same rows, if it was scored;
+            with `config.require_beat_baseline` the challenger must beat it.
 
     Returns:
         The decision, its one-line reason, and the reports it was based on.
@@ -153,6 +213,21 @@ def decide(
                 "detail": _comparison_detail(comparison, config),
             }
         )
+    baseline = baseline_comparison = None
+    if baseline_probs is not None:
+        baseline = classification_report(y_true, baseline_probs, labels, config.calibration_bins)
+        baseline_comparison = _compare_baseline(
+            y_true, challenger_pred, baseline_probs.argmax(axis=1), challenger, baseline, config
+        )
+        if config.require_beat_baseline:
+            checks.append(
+                {
+                    "check": "baseline",
+                    "observed": baseline_comparison.delta,
+                    "passed": baseline_comparison.beats,
+                    "detail": _baseline_detail(baseline_comparison, config),
+                }
+            )
     if unchanged:
         checks.append(
             {
@@ -183,4 +258,6 @@ def decide(
         champion=champion,
         comparison=comparison,
         checks=checks,
+        baseline=baseline,
+        baseline_comparison=baseline_comparison,
     )

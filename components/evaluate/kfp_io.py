@@ -42,10 +42,12 @@ def run_component(
     predictions: Any,
     champion: Any = None,
     champion_uri: str = "",
+    train: Any = None,
     **settings: Any,
 ) -> tuple[bool, str]:
-    """Evaluate `model` on `test` (against the champion artifact or URI, if any), write every
-    output artifact, and return the gate's (approved, reason)."""
+    """Evaluate `model` on `test` (against the champion artifact or URI, if any, and the
+    baseline trained on `train`, if given), write every output artifact, and return the gate's
+    (approved, reason)."""
     config = EvaluateConfig(**settings)
     if champion is not None and champion_uri:
         raise KfpNlpError(
@@ -66,6 +68,8 @@ def run_component(
             model_source=model.uri,
             champion_source=champion_source,
             test_source=test.uri,
+            train_path=Path(train.path) if train is not None else None,
+            train_source=train.uri if train is not None else "",
         )
     write_outputs(evaluation, report.path, predictions.path)
     for name, value in scalar_metrics(evaluation, config).items():

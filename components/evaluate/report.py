@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from components.evaluate.baseline import BASELINE_NAME
 from components.evaluate.metrics import SCALAR_METRICS
 
 if TYPE_CHECKING:
@@ -223,6 +224,37 @@ def _comparison_section(evaluation: "Evaluation") -> str:
     )
 
 
+def _baseline_section(evaluation: "Evaluation") -> str:
+    """The model beside a TF-IDF + logistic regression baseline trained on the same train split."""
+    decision = evaluation.decision
+    c = decision.baseline_comparison
+    if c is None:
+        return (
+            "<h2>Classic baseline</h2><p>No train split was given, so no "
+            f"{_e(BASELINE_NAME)} baseline was scored.</p>"
+        )
+    rows = [
+        [_e(name), _num(decision.challenger[name]), _num(decision.baseline[name])]
+        for name in _COUNT_METRICS
+    ]
+    level = f"{evaluation.config.confidence:.0%}"
+    required = evaluation.config.require_beat_baseline
+    verdict = "beats" if c.beats else "does not beat"
+    return (
+        "<h2>Classic baseline</h2>"
+        f"<p>{_e(BASELINE_NAME)} (word uni- and bigrams), trained on the same train split and "
+        f"scored on the same {decision.challenger['n']} test texts. The model {verdict} it: "
+        f"{_e(c.metric)} difference (model - baseline) {c.delta:+.4f}, paired bootstrap "
+        f"{level} CI {c.delta_low:+.4f} to {c.delta_high:+.4f}"
+        + (
+            "; the gate requires the model to beat it (require_beat_baseline).</p>"
+            if required
+            else ".</p>"
+        )
+        + _table(["metric", "model", "baseline"], rows, text_columns=1)
+    )
+
+
 def _slice_section(evaluation: "Evaluation", metric: str) -> str:
     slices = evaluation.slices
     if not slices:
@@ -293,6 +325,7 @@ def render_report(evaluation: "Evaluation") -> str:
         f"<br>Labels: {_e(', '.join(evaluation.test.labels))}</p>",
         _summary_section(evaluation, metric),
         _comparison_section(evaluation),
+        _baseline_section(evaluation),
         "<h2>Confusion matrix</h2>",
         _png(confusion_figure(report["confusion_matrix"], evaluation.test.labels)),
         "<h2>Per class</h2>",

@@ -25,12 +25,13 @@ from transformers import AutoTokenizer
 from components import __version__
 from components.common.artifacts import write_manifest
 from components.common.errors import KfpNlpError
+from components.common.splits import read_split
 from components.common.uri import is_s3, list_files, local_copy, local_path, upload_dir
 from components.finetune import base_model
 from components.finetune.calibration import calibrate
 from components.finetune.checkpoint import CheckpointStore
 from components.finetune.config import FinetuneConfig
-from components.finetune.data import content_hash, label_set, read_split, targets
+from components.finetune.data import content_hash, label_set, targets
 from components.finetune.train import SIGTERM_EXIT, Job, train_worker
 
 # Settings that change what a run computes: a checkpoint is only resumed by the same ones.
@@ -139,8 +140,8 @@ def finetune(
         train_path = stack.enter_context(local_copy(train_uri))
         validation_path = stack.enter_context(local_copy(validation_uri))
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kfp-nlp-ft-")))
-        train = read_split(train_path, "training")
-        validation = read_split(validation_path, "validation")
+        train = read_split(train_path, "train", train_uri)
+        validation = read_split(validation_path, "validation", validation_uri)
         labels = label_set(train, validation)
         base_dir = base_model.resolve(config.base_model, workdir)
         base_model.check(base_dir, config.allow_pickle_weights, config.max_length)

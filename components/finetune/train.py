@@ -28,6 +28,7 @@ from transformers.optimization import get_linear_schedule_with_warmup
 
 from components.common.errors import KfpNlpError
 from components.common.inference import autocast_dtype
+from components.common.splits import read_split
 from components.finetune.checkpoint import CheckpointStore
 from components.finetune.config import FinetuneConfig
 from components.finetune.data import (
@@ -35,7 +36,6 @@ from components.finetune.data import (
     encode,
     epoch_batches,
     eval_batches,
-    read_split,
     targets,
 )
 
@@ -273,7 +273,7 @@ class _Trainer:
     def setup(self) -> None:
         config, job = self.config, self.job
         self.tokenizer = AutoTokenizer.from_pretrained(job.base_model_dir, local_files_only=True)
-        train = read_split(Path(job.train_path), "training")
+        train = read_split(Path(job.train_path), "train")
         validation = read_split(Path(job.validation_path), "validation")
         if config.max_train_samples:
             train.texts = train.texts[: config.max_train_samples]

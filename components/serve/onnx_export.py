@@ -20,21 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
 from components.common import uri
 from components.common.artifacts import (
-    LABEL,
     MANIFEST_NAME,
-    TEXT,
     local_model_dir,
     verify_manifest,
     write_manifest,
 )
 from components.common.config import add_arguments, from_arguments
-from components.common.errors import KfpNlpError, run_cli
+from components.common.errors import run_cli
 from components.common.inference import Classifier, load_classifier, predict_proba
+from components.common.splits import read_split
 from components.serve.config import ONNX_FP32, ONNX_INT8, ExportConfig
 
 
@@ -83,18 +81,11 @@ def accuracy(classifier: Classifier, texts: list[str], labels: list[str], batch:
 def read_test_split(test_uri: str) -> tuple[list[str], list[str]] | None:
     """The texts and labels of a single-label test split; None for multi-label data."""
     with uri.local_copy(test_uri) as path:
-        table = pq.read_table(path)
-    missing = {TEXT, LABEL} - set(table.column_names)
-    if missing:
-        raise KfpNlpError(
-            f"{test_uri} has no {sorted(missing)[0]!r} column; pass the test Dataset of "
-            "prepare_dataset"
-        )
-    labels = table.column(LABEL).to_pylist()
-    if labels and not isinstance(labels[0], str):
+        split = read_split(Path(path), "test", test_uri)
+    if split.multi_label:
         # Accuracy needs one label per text; without it a release keeps PyTorch.
         return None
-    return [t or "" for t in table.column(TEXT).to_pylist()], labels
+    return split.texts, split.single_labels
 
 
 def export_onnx(

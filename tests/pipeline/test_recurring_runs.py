@@ -21,8 +21,17 @@ from pipelines.cli import DEMO_PARAMS, StepFailed, run_local
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 
-# Tiny training does not reach the default macro-F1 threshold; the gate's other checks remain.
-TINY = {"epochs": 1, "max_length": 32, "batch_size": 32, "learning_rate": 1e-4, "thresholds": ""}
+# Tiny training reaches neither the default macro-F1 threshold nor the TF-IDF baseline (perfect on
+# these templated texts); these runs are about recurring releases, so the gate's other checks
+# remain and the baseline is still scored and reported.
+TINY = {
+    "epochs": 1,
+    "max_length": 32,
+    "batch_size": 32,
+    "learning_rate": 1e-4,
+    "thresholds": "",
+    "require_beat_baseline": False,
+}
 TICKETS = {
     "Billing": ["i was charged twice for {x}", "refund my {x} payment", "wrong invoice for {x}"],
     "Shipping": ["my {x} has not arrived", "where is the {x} i ordered", "{x} delivery is late"],

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import intent_rows, write_dataset
 from kfp import dsl
 
 from components.common.errors import KfpNlpError
@@ -118,6 +119,47 @@ def test_plain_csv_without_metadata_reports_absent_classes(
     recall = {row["label"]: row["recall"] for row in report["per_class"]}
     assert recall["other"] is None and recall["positive"] is None
     assert all(recall[label] is not None for label in set(frame["label"]))
+
+
+def test_a_model_that_does_not_beat_the_tfidf_baseline_is_refused(
+    evaluate_models: dict[str, Path],
+    small_test_set: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The baseline is trained on the train split given with --train; a chance-level model
+    loses to it and --require-beat-baseline refuses it, saying why."""
+    train = write_dataset(intent_rows(12, seed=1), tmp_path / "train.parquet")
+    out = tmp_path / "out"
+    argv = ["--model", str(evaluate_models["untrained"]), "--test", str(small_test_set)]
+    argv += ["--train", str(train), "--bootstrap-resamples", "200"]
+
+    main([*argv, "--require-beat-baseline", "--output-dir", str(out)])
+
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["approved"] is False
+    assert printed["reason"].startswith("rejected: macro_f1 0.")
+    assert "does not beat the TF-IDF + logistic regression baseline's" in printed["reason"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["baseline"]["n"] == 42
+    assert summary["baseline_comparison"]["delta"] < 0
+    assert "<h2>Classic baseline</h2>" in (out / "report.html").read_text()
+
+
+def test_require_beat_baseline_without_a_train_split(
+    evaluate_models: dict[str, Path], small_test_set: Path, tmp_path: Path
+) -> None:
+    _assert_fails(
+        [
+            "--model",
+            str(evaluate_models["trained"]),
+            "--test",
+            str(small_test_set),
+            "--require-beat-baseline",
+        ],
+        tmp_path / "out",
+        r"require_beat_baseline needs the train split to train the baseline on",
+    )
 
 
 def _assert_fails(argv: list[str], out: Path, message: str) -> None:

@@ -181,7 +181,10 @@ def test_a_server_whose_model_cannot_load_exits_non_zero_in_one_line(damaged_mod
     )
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: cannot load the weights {damaged_model / 'model.safetensors'}")
+    # The manifest check refuses the damaged header before any weights are read.
+    weights = damaged_model / "model.safetensors"
+    assert last.startswith(f"error: model weights {weights} are corrupted or truncated")
+    assert "copy the model folder again" in last
     assert "Traceback" not in done.stderr
     assert "is ready" not in done.stderr
 
