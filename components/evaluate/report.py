@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 _DPI = 100
 _COUNT_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1")
-_CSS = """
+CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
@@ -47,14 +47,14 @@ def _num(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
-def _png(fig: Figure) -> str:
+def png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight")
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="" src="data:image/png;base64,{encoded}">'
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 0) -> str:
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 0) -> str:
     """An HTML table; cells must already be escaped. The first `text_columns` are left-aligned."""
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join(
@@ -178,7 +178,7 @@ def _summary_section(evaluation: "Evaluation", metric: str) -> str:
         if absent
         else ""
     )
-    checks = _table(
+    checks = html_table(
         ["check", "passed", "detail"],
         [
             [_e(c["check"]), "yes" if c["passed"] else "no", _e(c["detail"])]
@@ -190,7 +190,7 @@ def _summary_section(evaluation: "Evaluation", metric: str) -> str:
         f"<h2>Metrics</h2><p>{_e(metric)}: <b>{_num(decision.challenger[metric])}</b> "
         f"({level} bootstrap CI {_num(low)} to {_num(high)}) on "
         f"{decision.challenger['n']} test texts.</p>{absent_note}"
-        f"{_table(header, rows, text_columns=1)}"
+        f"{html_table(header, rows, text_columns=1)}"
         + (f"<h2>Gate checks</h2>{checks}" if decision.checks else "")
     )
 
@@ -203,7 +203,7 @@ def _per_class_section(per_class: list[dict[str, Any]]) -> str:
         + [str(r["support"]), str(r["predicted"]), _num(r["roc_auc"]), _num(r["pr_auc"])]
         for r in per_class
     ]
-    return _table(header, rows, text_columns=1)
+    return html_table(header, rows, text_columns=1)
 
 
 def _comparison_section(evaluation: "Evaluation") -> str:
@@ -211,7 +211,7 @@ def _comparison_section(evaluation: "Evaluation") -> str:
     if decision.comparison is None:
         return "<h2>Champion vs challenger</h2><p>No champion was given: absolute checks only.</p>"
     c = decision.comparison
-    figure = _png(comparison_figure(decision.challenger, decision.champion, _COUNT_METRICS))
+    figure = png(comparison_figure(decision.challenger, decision.champion, _COUNT_METRICS))
     level = f"{evaluation.config.confidence:.0%}"
     return (
         "<h2>Champion vs challenger</h2>"
@@ -251,7 +251,7 @@ def _baseline_section(evaluation: "Evaluation") -> str:
             if required
             else ".</p>"
         )
-        + _table(["metric", "model", "baseline"], rows, text_columns=1)
+        + html_table(["metric", "model", "baseline"], rows, text_columns=1)
     )
 
 
@@ -281,8 +281,8 @@ def _slice_section(evaluation: "Evaluation", metric: str) -> str:
     )
     return (
         "<h2>Slices</h2>"
-        + _png(slice_figure(slices, metric))
-        + _table(header, rows, text_columns=2)
+        + png(slice_figure(slices, metric))
+        + html_table(header, rows, text_columns=2)
         + notes
     )
 
@@ -294,7 +294,7 @@ def _mistakes_section(mistakes: list[dict[str, Any]]) -> str:
         [_e(m["text"]), _e(m["label"]), _e(m["predicted"]), f"{m['confidence']:.3f}", str(m["row"])]
         for m in mistakes
     ]
-    return "<h2>Most confident mistakes</h2>" + _table(
+    return "<h2>Most confident mistakes</h2>" + html_table(
         ["text", "true label", "predicted", "confidence", "row"], rows, text_columns=3
     )
 
@@ -318,7 +318,7 @@ def render_report(evaluation: "Evaluation") -> str:
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         "<title>Evaluation report</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{CSS}</style></head><body>",
         "<h1>Evaluation report</h1>",
         f'<p class="verdict {verdict}">{_e(decision.reason)}</p>',
         f"<p>Model: {_e(evaluation.model_source)}<br>Test set: {_e(evaluation.test.source)}"
@@ -327,13 +327,13 @@ def render_report(evaluation: "Evaluation") -> str:
         _comparison_section(evaluation),
         _baseline_section(evaluation),
         "<h2>Confusion matrix</h2>",
-        _png(confusion_figure(report["confusion_matrix"], evaluation.test.labels)),
+        png(confusion_figure(report["confusion_matrix"], evaluation.test.labels)),
         "<h2>Per class</h2>",
-        _png(per_class_figure(report["per_class"])),
+        png(per_class_figure(report["per_class"])),
         _per_class_section(report["per_class"]),
         "<h2>Calibration</h2>",
         _calibration_note(evaluation, report["ece"]),
-        _png(reliability_figure(report["calibration"], report["ece"])),
+        png(reliability_figure(report["calibration"], report["ece"])),
         _slice_section(evaluation, metric),
         _mistakes_section(evaluation.mistakes),
         "</body></html>",

@@ -6,7 +6,7 @@ import html
 import numpy as np
 from matplotlib.figure import Figure
 
-from components.evaluate.report import _CSS, _png, _table
+from components.evaluate.report import CSS, html_table, png
 from components.monitor import statistics as st
 from components.monitor.monitor import Monitoring
 
@@ -128,7 +128,7 @@ def render_report(result: Monitoring) -> str:
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         "<title>Monitoring report</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{CSS}</style></head><body>",
         "<h1>Monitoring report</h1>",
         f'<p class="verdict {verdict}">{_e(result.reason)}</p>',
         "<p>" + "<br>".join(f"{_e(k)}: {_e(v)}" for k, v in result.sources.items()) + "<br>"
@@ -146,19 +146,19 @@ def render_report(result: Monitoring) -> str:
         ]
         parts += [
             f"<h2>Tests (alert below p = {result.threshold:.3g}: Bonferroni)</h2>",
-            _table(["test", "measures", "p-value", ""], rows, text_columns=2),
+            html_table(["test", "measures", "p-value", ""], rows, text_columns=2),
             "<h2>Label-free performance estimate</h2>",
-            _png(_estimate(result)),
-            _table(
+            png(_estimate(result)),
+            html_table(
                 ["", "value"],
                 [[_e(k), f"{v:.4f}"] for k, v in result.estimate.items() if v is not None],
                 text_columns=1,
             ),
         ]
     if result.reference is not None and result.current is not None and len(result.current):
-        parts += ["<h2>Distributions</h2>", _png(_distributions(result)), _png(_shares(result))]
+        parts += ["<h2>Distributions</h2>", png(_distributions(result)), png(_shares(result))]
         figure = _embeddings(result)
         if figure is not None:
-            parts.append(_png(figure))
+            parts.append(png(figure))
     parts.append("</body></html>")
     return "\n".join(parts)
