@@ -55,6 +55,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         serving_namespace: str,
         deploy_dry_run: bool,
         serving_image: str,
+        payload_log_uri: str,
     ):
         """Register the model, deploy it, and make it the champion, only when the gate approved it.
 
@@ -83,6 +84,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
                 backend=exported.outputs["backend"],
                 dry_run=deploy_dry_run,
                 image=serving_image,
+                payload_log_uri=payload_log_uri,
             )
             deployed.set_display_name("Deploy to KServe").set_caching_options(False)
             touches_s3(deployed, settings)
@@ -129,6 +131,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         max_steps: int = 0,
         max_train_samples: int = 0,
         serving_image: str = IMAGE,
+        payload_log_uri: str = "",
     ) -> TrainingOutputs:
         """Train a text classifier on a table of labelled texts and release it if it is better.
 
@@ -178,6 +181,8 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             max_train_samples: Fine-tune on only the first N training examples (0: all).
             serving_image: Image of the deployed model server; defaults to the image the
                 pipeline was compiled with (`kfp-nlp compile --image`).
+            payload_log_uri: s3:// prefix where the deployed model server logs every scored
+                text (hashed) for text_classifier_monitoring; empty: no payload log.
         """
         # Content identities, never cached: they key the cached steps that read these locations.
         data_snapshot = snapshot_source(location=data_uri)
@@ -252,6 +257,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             serving_namespace=serving_namespace,
             deploy_dry_run=deploy_dry_run,
             serving_image=serving_image,
+            payload_log_uri=payload_log_uri,
         ).set_display_name("Release if approved")
 
         return TrainingOutputs(

@@ -15,6 +15,7 @@ def deploy_inference_service(
     runtime: str = "kfp-nlp",
     image: str = "",
     backend: str = "pytorch",
+    payload_log_uri: str = "",
     service_account: str = "kfp-nlp-serving",
     cpu_request: str = "1",
     memory_request: str = "2Gi",
@@ -36,6 +37,8 @@ def deploy_inference_service(
         runtime: kfp-nlp (our model server in `image`) or huggingface (KServe's runtime).
         image: Predictor image for the kfp-nlp runtime; empty: the component image.
         backend: Model server backend: pytorch, or onnx for an export_onnx model.
+        payload_log_uri: s3:// prefix where the model server logs every scored text (its hash,
+            label and probabilities) for monitor_classifier; empty: no payload log.
         service_account: Service account with read access to the model (IRSA role).
         cpu_request: Predictor CPU request.
         memory_request: Predictor memory request.
@@ -64,6 +67,7 @@ def deploy_inference_service(
             runtime=runtime,
             image=image,
             backend=backend,
+            payload_log_uri=payload_log_uri,
             service_account=service_account,
             cpu_request=cpu_request,
             memory_request=memory_request,

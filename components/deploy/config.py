@@ -27,6 +27,13 @@ class DeployConfig:
     backend: str = field(
         default="pytorch", metadata={"help": "model server backend: pytorch or onnx"}
     )
+    payload_log_uri: str = field(
+        default="",
+        metadata={
+            "help": "s3:// prefix where the model server logs every scored text (hashed) for "
+            "monitoring; empty: no payload log"
+        },
+    )
     service_account: str = field(
         default="kfp-nlp-serving",
         metadata={"help": "service account with read access to the model (IRSA role)"},
@@ -64,6 +71,11 @@ class DeployConfig:
             f"unknown runtime {self.runtime!r}; use kfp-nlp or huggingface",
         )
         require(self.backend in BACKENDS, f"unknown backend {self.backend!r}; use pytorch or onnx")
+        require(
+            not self.payload_log_uri or self.runtime == "kfp-nlp",
+            "payload_log_uri needs runtime kfp-nlp (KServe's Hugging Face runtime logs nothing); "
+            "set runtime=kfp-nlp or leave payload_log_uri empty",
+        )
         require(
             0 <= self.canary_traffic_percent < 100,
             f"canary_traffic_percent {self.canary_traffic_percent} is out of range; use 0-99",

@@ -73,6 +73,8 @@ def our_server(config: DeployConfig, storage_uri: str) -> V1Container:
     """The kserve-container running `python -m components.serve` on the mounted model."""
     args = ["--model-dir", MODEL_MOUNT, "--model-name", config.name]
     args += ["--host", "0.0.0.0", "--port", str(HTTP_PORT), "--backend", config.backend]
+    if config.payload_log_uri:
+        args += ["--payload-log-uri", config.payload_log_uri]
     return V1Container(
         name="kserve-container",
         image=config.image or IMAGE,

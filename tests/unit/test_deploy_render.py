@@ -114,3 +114,26 @@ def test_huggingface_runtime_reads_the_storage_uri():
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(KfpNlpError, match=message):
         DeployConfig(**settings)
+
+
+def test_payload_log_reaches_the_model_server_it_renders():
+    """The rendered args, read by the model server's own parser, turn its payload log on."""
+    import argparse
+
+    from components.common.config import add_arguments, from_arguments
+    from components.serve.config import ServeConfig
+
+    logs = "s3://bucket/payload-logs/intents"
+    config = DeployConfig(name="intents", payload_log_uri=logs)
+    manifest = to_manifest(render(config, "s3://models/intents/v3"))
+    assert errors(manifest) == []
+    (container,) = manifest["spec"]["predictor"]["containers"]
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, ServeConfig)
+    served = from_arguments(ServeConfig, parser.parse_args(container["args"]))
+    assert served.payload_log_uri == logs
+    assert served.payload_log_text == "hash"
+    unlogged = to_manifest(render(DeployConfig(name="intents"), "s3://models/intents/v3"))
+    assert "--payload-log-uri" not in unlogged["spec"]["predictor"]["containers"][0]["args"]
+    with pytest.raises(KfpNlpError, match="payload_log_uri needs runtime kfp-nlp"):
+        DeployConfig(name="intents", runtime="huggingface", payload_log_uri=logs)
