@@ -83,6 +83,7 @@ def test_training_pipeline_trains_gates_and_releases(training_run):
     assert "<html" in Path(outputs["training_curves"].path).read_text().lower()
     evaluation = outputs["evaluation_metrics"].metadata
     assert 0.3 <= evaluation["macro_f1"] <= 1
+    assert 0 <= evaluation["baseline_macro_f1"] <= 1
     assert "<html" in Path(outputs["evaluation_report"].path).read_text().lower()
     predictions = pd.read_parquet(outputs["predictions"].path)
     assert len(predictions) == data["test_rows"]
@@ -161,5 +162,5 @@ def test_a_failing_step_is_reported_failed_with_its_error(docker_client, tmp_pat
     # kfp indents each chunk of the streamed log, and a chunk may end mid-line: compare the
     # text without its whitespace.
     shown = "".join((logs.out + logs.err).split())
-    expected = "KfpNlpError: /no/such/replies.csv does not exist; check the path"
+    expected = "error: /no/such/replies.csv does not exist; check the path"
     assert "".join(expected.split()) in shown
