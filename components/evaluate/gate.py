@@ -85,6 +85,26 @@ def _threshold_checks(report: dict[str, Any], config: EvaluateConfig) -> list[di
     return checks
 
 
+def _paired_interval(
+    y_true: np.ndarray,
+    pred: np.ndarray,
+    other_pred: np.ndarray,
+    report: dict[str, Any],
+    config: EvaluateConfig,
+) -> tuple[float, float]:
+    """The paired bootstrap interval of the headline metric's difference, `pred` minus other."""
+    return bootstrap_interval(
+        y_true,
+        pred,
+        len(report["per_class"]),
+        config.headline_metric,
+        config.bootstrap_resamples,
+        config.confidence,
+        config.seed,
+        baseline_pred=other_pred,
+    )
+
+
 def _compare(
     y_true: np.ndarray,
     challenger_pred: np.ndarray,
@@ -94,16 +114,7 @@ def _compare(
     config: EvaluateConfig,
 ) -> Comparison:
     metric = config.headline_metric
-    low, high = bootstrap_interval(
-        y_true,
-        challenger_pred,
-        len(challenger["per_class"]),
-        metric,
-        config.bootstrap_resamples,
-        config.confidence,
-        config.seed,
-        baseline_pred=champion_pred,
-    )
+    low, high = _paired_interval(y_true, challenger_pred, champion_pred, challenger, config)
     required = 0.0 if config.require_improvement else -config.max_regression
     # Strictly above 0 when an improvement is required; at least -max_regression otherwise.
     passed = low > required if config.require_improvement else low >= required
@@ -139,16 +150,7 @@ def _compare_baseline(
     config: EvaluateConfig,
 ) -> BaselineComparison:
     metric = config.headline_metric
-    low, high = bootstrap_interval(
-        y_true,
-        model_pred,
-        len(model["per_class"]),
-        metric,
-        config.bootstrap_resamples,
-        config.confidence,
-        config.seed,
-        baseline_pred=baseline_pred,
-    )
+    low, high = _paired_interval(y_true, model_pred, baseline_pred, model, config)
     delta = model[metric] - baseline[metric]
     return BaselineComparison(metric, model[metric], baseline[metric], delta, low, high, delta > 0)
 
