@@ -26,6 +26,10 @@ from components.common.errors import KfpNlpError
 
 # The key in config.json that holds the fitted temperature (absent: 1.0, uncalibrated).
 TEMPERATURE_KEY = "calibration_temperature"
+# The key in config.json that holds a multi-label model's decision threshold per label name,
+# tuned on the validation split at the end of fine-tuning (absent label: DEFAULT_THRESHOLD).
+THRESHOLDS_KEY = "decision_thresholds"
+DEFAULT_THRESHOLD = 0.5
 
 # Token ids of texts before padding: one list per text for each model input (input_ids, ...).
 Tokens = dict[str, list[list[int]]]
@@ -66,6 +70,8 @@ class Classifier:
     max_length: int
     # Logits are divided by this before softmax/sigmoid (temperature scaling).
     temperature: float = 1.0
+    # Multi-label only: a label is predicted when its probability is >= its threshold.
+    thresholds: list[float] | None = None
 
 
 class OnnxClassifierModel:
@@ -123,6 +129,7 @@ def load_classifier(model_dir: Path, max_length: int = 128, onnx_file: str = "")
     id2label = config.id2label
     labels = [id2label[i] for i in range(len(id2label))]
     limit = config.max_position_embeddings
+    tuned = getattr(config, THRESHOLDS_KEY, None) or {}
     return Classifier(
         model=model,
         tokenizer=tokenizer,
@@ -130,6 +137,7 @@ def load_classifier(model_dir: Path, max_length: int = 128, onnx_file: str = "")
         multi_label=config.problem_type == "multi_label_classification",
         max_length=min(max_length, limit),
         temperature=float(getattr(config, TEMPERATURE_KEY, 1.0)),
+        thresholds=[float(tuned.get(label, DEFAULT_THRESHOLD)) for label in labels],
     )
 
 
@@ -197,3 +205,17 @@ def predict_proba(
 ) -> np.ndarray:
     """Class probabilities, shape (len(texts), n_labels), in the order of `texts`."""
     return score_tokens(classifier, tokenize(classifier, texts), batch_size, precision)
+
+
+def label_sets(classifier: Classifier, probs: np.ndarray) -> list[list[str]]:
+    """The predicted labels of each row of `probs`, in the classifier's label order.
+
+    Single-label: the one most probable label. Multi-label: every label whose probability is at
+    or above its decision threshold (config.json's `decision_thresholds`, else 0.5); a row with
+    none above its threshold gets an empty list.
+    """
+    if not classifier.multi_label:
+        return [[classifier.labels[i]] for i in np.asarray(probs).argmax(1)]
+    thresholds = np.asarray(classifier.thresholds or [DEFAULT_THRESHOLD] * len(classifier.labels))
+    chosen = np.asarray(probs) >= thresholds
+    return [[classifier.labels[i] for i in np.flatnonzero(row)] for row in chosen]
