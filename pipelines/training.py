@@ -127,6 +127,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         seed: int = 42,
         data_format: str = "auto",
         delimiter: str = "",
+        label_delimiter: str = "",
         keep_columns: list = [],  # noqa: B006 - KFP reads the default from the signature
         max_steps: int = 0,
         max_train_samples: int = 0,
@@ -174,6 +175,9 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
                 or parquet.
             delimiter: Field separator of a CSV source, e.g. ";" for a spreadsheet export
                 (empty: "," for csv, tab for tsv).
+            label_delimiter: Multi-label: the separator of the labels in one label cell, e.g.
+                "|" for "complaint|discount" (empty: single-label, unless the label column
+                holds lists, as Parquet and JSON Lines can).
             keep_columns: More source columns to carry into the splits and the predictions
                 (slice columns are kept anyway).
             max_steps: Stop fine-tuning after this many optimizer steps (0: no limit), for a
@@ -201,6 +205,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             keep_columns=keep_columns,
             format=data_format,
             delimiter=delimiter,
+            label_delimiter=label_delimiter,
             slice_columns=slice_columns,
         )
         touches_s3(resources(prepared.set_display_name("Prepare data"), "2", "8Gi"), settings)

@@ -18,6 +18,7 @@ def prepare_dataset(
     source_fingerprint: str = "",
     text_columns: list = ["text"],  # noqa: B006 - KFP reads the default from the signature
     label_column: str = "label",
+    label_delimiter: str = "",
     group_column: str = "",
     time_column: str = "",
     keep_columns: list = [],  # noqa: B006
@@ -50,6 +51,9 @@ def prepare_dataset(
             splits' metadata.
         text_columns: Column(s) holding the text; several are joined with a space.
         label_column: Column holding the label.
+        label_delimiter: Multi-label: the separator of the labels in one label cell, e.g. "|"
+            (empty: single-label, unless the label column holds lists, as Parquet and JSON
+            Lines can).
         group_column: Rows sharing a value here (e.g. a customer id) stay in one split.
         time_column: Split by time instead of at random: oldest rows train, newest test.
         keep_columns: Source columns to carry into the splits (ids, slice columns).
@@ -90,6 +94,7 @@ def prepare_dataset(
             report=report,
             text_columns=text_columns,
             label_column=label_column,
+            label_delimiter=label_delimiter,
             group_column=group_column,
             time_column=time_column,
             keep_columns=keep_columns,

@@ -18,6 +18,13 @@ class PrepareConfig:
         metadata={"help": "column(s) holding the text; several are joined with a space"},
     )
     label_column: str = field(default="label", metadata={"help": "column holding the label"})
+    label_delimiter: str = field(
+        default="",
+        metadata={
+            "help": "multi-label: the separator of the labels in one label cell, e.g. '|' "
+            "(empty: single-label, unless the label column holds lists)"
+        },
+    )
     group_column: str = field(
         default="",
         metadata={"help": "rows sharing a value here (e.g. a customer) stay in one split"},
@@ -103,6 +110,12 @@ class PrepareConfig:
         require(
             len(self.delimiter) <= 1,
             f"delimiter {self.delimiter!r} is not one character; give e.g. ';' or '|'",
+        )
+
+        require(
+            self.label_delimiter == self.label_delimiter.strip(),
+            f"label_delimiter {self.label_delimiter!r} is blank or has spaces around it; give "
+            "the separator alone, e.g. '|' (labels are trimmed after splitting)",
         )
 
     @property

@@ -37,6 +37,8 @@ from components.prepare.config import SPLITS, PrepareConfig
 from components.prepare.report import render_report
 
 DROPPED, TRAIN, VALIDATION, TEST = -1, 0, 1, 2
+# Joins a row's sorted label set into one key (multi-label): rows with equal sets share a key.
+_SET_KEY = "\x1f"
 
 
 @dataclass
@@ -62,6 +64,9 @@ class PrepareResult:
     conflicting_duplicates: int = 0
     length_percentiles: dict[str, int] = field(default_factory=dict)
     length_histogram: list[tuple[str, int]] = field(default_factory=list)
+    multi_label: bool = False
+    # Multi-label: kept rows by how many labels they carry.
+    labels_per_row: dict[int, int] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
         """Scalar row counts, as logged to the KFP Metrics artifact."""
@@ -70,6 +75,10 @@ class PrepareResult:
         values.update({f"dropped_{reason}": count for reason, count in self.dropped.items()})
         values["labels"] = len(self.labels)
         values["duplicate_texts_with_conflicting_labels"] = self.conflicting_duplicates
+        if self.multi_label:
+            rows = sum(self.labels_per_row.values())
+            labels = sum(size * n for size, n in self.labels_per_row.items())
+            values["mean_labels_per_row"] = labels / max(rows, 1)
         return values
 
 
@@ -130,6 +139,25 @@ def _normalise_labels(column: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(labels, ""), pa.scalar(None, pa.string()), labels)
 
 
+def _is_list(data_type: pa.DataType) -> bool:
+    return pa.types.is_list(data_type) or pa.types.is_large_list(data_type)
+
+
+def _label_sets(column: pa.Array, delimiter: str) -> list[list[str]]:
+    """Each row's labels: as listed, or split at `delimiter`; trimmed, blanks and repeats
+    dropped, sorted (so equal sets are equal rows). A missing cell is the empty set."""
+    sets = []
+    for value in column.to_pylist():
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            items = []
+        elif isinstance(value, list):
+            items = [str(item).strip() for item in value if item is not None]
+        else:
+            items = [item.strip() for item in str(value).split(delimiter)]
+        sets.append(sorted({item for item in items if item}))
+    return sets
+
+
 def _check_columns(schema: pa.Schema, config: PrepareConfig, source: str) -> None:
     counts = Counter(schema.names)
     repeated = [c for c in config.source_columns() if counts[c] > 1]
@@ -184,6 +212,7 @@ class _Scan:
         self.rows_read = 0
         self.dropped: Counter[str] = Counter()
         self.first_unlabelled_row = 0
+        self.multi_label = bool(config.label_delimiter)
 
     def run(self, path: Path, source: str) -> None:
         writer = None
@@ -195,6 +224,7 @@ class _Scan:
             for batch in batches:
                 if writer is None:
                     _check_columns(batch.schema, self.config, source)
+                    self._detect_label_sets(batch.schema, source)
                 if limit is not None:
                     batch = batch.slice(0, max(limit - self.rows_read, 0))
                 if batch.num_rows:
@@ -210,12 +240,41 @@ class _Scan:
         if self.rows_read == 0:
             raise KfpNlpError(f"{source} has a header but no rows; point at a file with data")
 
+    def _detect_label_sets(self, schema: pa.Schema, source: str) -> None:
+        """A list-typed label column (Parquet, JSON Lines) makes the data multi-label."""
+        listed = _is_list(schema.field(self.config.label_column).type)
+        if listed and self.config.label_delimiter:
+            raise KfpNlpError(
+                f"the label column {self.config.label_column!r} of {source} already holds "
+                f"lists of labels; drop label_delimiter={self.config.label_delimiter!r} (it "
+                "splits delimited strings, as in a CSV)"
+            )
+        self.multi_label = self.multi_label or listed
+
+    def _labels(self, column: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array | None]:
+        """(a key per row, null when unlabelled; the labels to write; rows outside
+        allowed_labels or None). Multi-label: the key is the joined set, and allowed_labels
+        removes the other labels from a set (a row left with none is not allowed)."""
+        allowed = self.config.allowed_labels
+        if not self.multi_label:
+            labels = _normalise_labels(column)
+            outside = pc.invert(pc.is_in(labels, pa.array(allowed, pa.string())))
+            return labels, labels, outside if allowed else None
+        sets = _label_sets(column, self.config.label_delimiter)
+        outside = None
+        if allowed:
+            kept = [[label for label in row if label in allowed] for row in sets]
+            outside = pa.array([bool(row) and not k for row, k in zip(sets, kept, strict=True)])
+            sets = [k if k else row for row, k in zip(sets, kept, strict=True)]
+        keys = pa.array([_SET_KEY.join(row) if row else None for row in sets], pa.string())
+        return keys, pa.array(sets, pa.list_(pa.string())), outside
+
     def _clean(self, batch: pa.RecordBatch) -> pa.Table:
         config = self.config
         offset = self.rows_read
         self.rows_read += batch.num_rows
         text = _normalise_text(batch, config.text_columns)
-        labels = _normalise_labels(batch.column(config.label_column))
+        labels, values, outside = self._labels(batch.column(config.label_column))
         length = pc.utf8_length(text)
         unlabelled = pc.is_null(labels)
         reasons = [
@@ -223,9 +282,8 @@ class _Scan:
             ("too_short", pc.less(length, config.min_text_length)),
             ("unlabeled", unlabelled),
         ]
-        if config.allowed_labels:
-            allowed = pa.array(config.allowed_labels, pa.string())
-            reasons.append(("label_not_allowed", pc.invert(pc.is_in(labels, allowed))))
+        if outside is not None:
+            reasons.append(("label_not_allowed", outside))
         keep = np.ones(batch.num_rows, dtype=bool)
         for reason, mask in reasons:
             hit = keep & pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
@@ -234,8 +292,8 @@ class _Scan:
             self.dropped[reason] += int(hit.sum())
             keep &= ~hit
         mask = pa.array(keep)
-        text, labels, length = (pc.filter(a, mask) for a in (text, labels, length))
-        columns = {TEXT: text, LABEL: labels}
+        text, labels, values, length = (pc.filter(a, mask) for a in (text, labels, values, length))
+        columns = {TEXT: text, LABEL: values}
         kept = batch.filter(mask)
         for name in config.keep_columns:
             if name not in (TEXT, LABEL):
@@ -306,10 +364,17 @@ def _units(keys: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 
 def _stratified(unit_label: np.ndarray, fractions: list[float], rng) -> np.ndarray:
-    """Exact shares of units per label; every label reaches every split with a positive share."""
+    """Exact shares of units per label; every label reaches every split with a positive share.
+
+    A stratum with fewer units than splits (possible only for multi-label data, whose strata
+    are each row's rarest label) goes to train whole.
+    """
     split = np.zeros(len(unit_label), dtype=np.int8)
+    needed = sum(1 for f in fractions if f > 0)
     for code in np.unique(unit_label):
         members = rng.permutation(np.flatnonzero(unit_label == code))
+        if len(members) < needed:
+            continue
         edges = np.cumsum(_split_sizes(len(members), fractions))[:-1]
         for index, part in enumerate(np.split(members, edges)):
             split[part] = index
@@ -325,6 +390,16 @@ def _balanced(unit_label: np.ndarray, unit_size: np.ndarray, fractions: list[flo
         filled = np.cumsum(unit_size[members])
         middle = (filled - unit_size[members] / 2) / filled[-1]
         split[members] = np.searchsorted(edges, middle, side="right")
+    return split
+
+
+def _every_label_in_train(split: np.ndarray, unit: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """Multi-label: move the first unit carrying a label no train row has into train, so the
+    model learns every label (stratifying on the rarest label mostly does this already)."""
+    for label in range(member.shape[1]):
+        if member[:, label].any() and not member[split == TRAIN, label].any():
+            first = unit[np.flatnonzero(member[:, label])[0]]
+            split[unit == first] = TRAIN
     return split
 
 
@@ -365,25 +440,40 @@ class _Plan:
         # Codes in label-name order, not order of first appearance: ties between labels (the
         # majority label of a near-duplicate set) and the random draws per label then do not
         # depend on the order of the source rows.
+        # Multi-label: a code stands for a label set; `member` says which labels each holds.
+        self.multi_label = scan.multi_label
         names = sorted(scan.label_codes)
         if names:
             by_name = np.array(
                 [names.index(n) for n in sorted(scan.label_codes, key=scan.label_codes.get)]
             )
             self.label = by_name[self.label]
-        keep &= self._rare_label_mask(keep, names)
-        self.labels = sorted({names[c] for c in np.unique(self.label[keep])})
+        label_names, self.member = _memberships(names, self.multi_label)
+        keep &= self._rare_label_mask(keep, label_names)
+        present = self.member[self.label[keep]].any(0)
+        self.labels = [name for name, seen in zip(label_names, present, strict=True) if seen]
+        self.member = self.member[:, present]
+        self.stratum = self._strata(keep)
         leak_hash = keys.concat("leak_hash", np.uint64)
         if keep.any():
-            self._leak_units = _units(leak_hash[keep], self.label[keep])
-        self._check_labels(keep, names)
+            self._leak_units = _units(leak_hash[keep], self.stratum[keep])
+        self._check_labels(keep, label_names)
         self.assignment = np.full(len(keep), DROPPED, dtype=np.int8)
         self.assignment[keep] = self._assign(keep, keys)
         self.dropped["near_duplicate_across_splits"] = _drop_leaks(self.assignment, leak_hash)
-        # Label codes in the output follow the sorted label names, a stable order.
-        remap = np.array([self.labels.index(n) if n in self.labels else -1 for n in names])
-        self.label = remap[self.label] if len(names) else self.label
         self._check_splits_filled()
+
+    def _strata(self, keep: np.ndarray) -> np.ndarray:
+        """What a row is stratified on: its label, or (multi-label) its set's rarest label."""
+        if not self.multi_label:
+            return self.label
+        counts = self.member[self.label[keep]].sum(0)
+        # Rarest first, then by name: among a set's labels, the one with the fewest rows.
+        rank = np.lexsort((np.arange(len(counts)), counts))
+        order = np.empty_like(rank)
+        order[rank] = np.arange(len(rank))
+        scored = np.where(self.member, order, len(order))
+        return scored.argmin(1)[self.label] if len(self.label) else self.label
 
     def _check_unlabelled(self, scan: _Scan) -> None:
         if scan.dropped["unlabeled"] and not self.config.drop_unlabeled:
@@ -394,7 +484,8 @@ class _Plan:
             )
 
     def _rare_label_mask(self, keep: np.ndarray, names: list[str]) -> np.ndarray:
-        counts = np.bincount(self.label[keep], minlength=len(names))
+        """Rows carrying a label with fewer than min_label_count rows (dropped, or an error)."""
+        counts = self.member[self.label[keep]].sum(0)
         rare = [i for i, c in enumerate(counts) if 0 < c < self.config.min_label_count]
         if rare and self.config.rare_labels == "fail":
             listed = ", ".join(f"{names[i]!r} ({counts[i]} rows)" for i in rare)
@@ -402,7 +493,7 @@ class _Plan:
                 f"labels {listed} have fewer than min_label_count={self.config.min_label_count} "
                 "rows; add examples, lower min_label_count, or set rare_labels=drop"
             )
-        mask = ~np.isin(self.label, rare)
+        mask = ~self.member[self.label][:, rare].any(1)
         self.dropped["rare_label"] = int((keep & ~mask).sum())
         return mask
 
@@ -420,7 +511,14 @@ class _Plan:
         if self.config.time_column or self.config.group_column:
             return
         needed = sum(1 for f in self.config.fractions.values() if f > 0)
-        counts = np.bincount(self._leak_units[1], minlength=len(names))
+        if self.multi_label:
+            # Distinct texts (near-duplicate sets) that carry each label.
+            inverse = self._leak_units[0]
+            carried = np.zeros((inverse.max() + 1, len(self.labels)), dtype=bool)
+            np.logical_or.at(carried, inverse, self.member[self.label[keep]])
+            counts, names = carried.sum(0), self.labels
+        else:
+            counts = np.bincount(self._leak_units[1], minlength=len(names))
         short = [(names[i], c) for i, c in enumerate(counts) if 0 < c < needed]
         if short:
             listed = ", ".join(f"{n!r} ({c} distinct texts)" for n, c in short)
@@ -433,15 +531,19 @@ class _Plan:
         """A split per kept row: by time, by group, or stratified over near-duplicate sets."""
         fractions = list(self.config.fractions.values())
         rng = np.random.default_rng(self.config.seed)
-        label = self.label[keep]
+        label = self.stratum[keep]
         if self.config.time_column:
             return _by_time(keys.concat("time", np.int64)[keep], fractions)
         if self.config.group_column:
             inverse, majority, sizes = _units(keys.concat("group", np.uint64)[keep], label)
-            return _balanced(majority, sizes, fractions, rng)[inverse]
-        # Near-duplicates ('STOP', 'stop!!') move together, so they never straddle splits.
-        inverse, majority, _ = self._leak_units
-        return _stratified(majority, fractions, rng)[inverse]
+            split = _balanced(majority, sizes, fractions, rng)[inverse]
+        else:
+            # Near-duplicates ('STOP', 'stop!!') move together, so they never straddle splits.
+            inverse, majority, _ = self._leak_units
+            split = _stratified(majority, fractions, rng)[inverse]
+        if self.multi_label:
+            split = _every_label_in_train(split, inverse, self.member[self.label[keep]])
+        return split
 
     def _check_splits_filled(self) -> None:
         for split, name in enumerate(SPLITS):
@@ -456,17 +558,35 @@ class _Plan:
 
     def split_facts(self, split: int, name: str, source_uri: str) -> dict[str, Any]:
         rows = self.assignment == split
-        counts = np.bincount(self.label[rows], minlength=len(self.labels))
-        return {
+        held = self.member[self.label[rows]]
+        facts = {
             "split": name,
             "rows": int(rows.sum()),
             "labels": self.labels,
-            "label_counts": {label: int(c) for label, c in zip(self.labels, counts, strict=True)},
+            "label_counts": {
+                label: int(c) for label, c in zip(self.labels, held.sum(0), strict=True)
+            },
             "source_uri": source_uri,
-            "multi_label": False,
+            "multi_label": self.multi_label,
             "text_column": TEXT,
             "label_column": LABEL,
         }
+        if self.multi_label:
+            sizes, counts = np.unique(held.sum(1), return_counts=True)
+            facts["labels_per_row"] = {str(s): int(c) for s, c in zip(sizes, counts, strict=True)}
+        return facts
+
+
+def _memberships(keys: list[str], multi_label: bool) -> tuple[list[str], np.ndarray]:
+    """The label names, sorted, and which of them each label key holds (keys x labels)."""
+    if not multi_label:
+        return keys, np.eye(len(keys), dtype=bool)
+    names = sorted({label for key in keys for label in key.split(_SET_KEY)})
+    member = np.zeros((len(keys), len(names)), dtype=bool)
+    index = {name: i for i, name in enumerate(names)}
+    for row, key in enumerate(keys):
+        member[row, [index[label] for label in key.split(_SET_KEY)]] = True
+    return names, member
 
 
 def _digest_strings(digest: Any, strings: pa.Array) -> None:
@@ -504,8 +624,13 @@ def _write_splits(spool: Path, plan: _Plan, staged: dict[str, Path], source: str
                 chosen = where == split
                 if chosen.any():
                     part = batch.filter(pa.array(chosen))
-                    for column in (TEXT, LABEL):
-                        _digest_strings(digests[name], part.column(column))
+                    _digest_strings(digests[name], part.column(TEXT))
+                    labels = part.column(LABEL)
+                    if _is_list(labels.type):
+                        sizes = pc.list_value_length(labels).to_numpy(zero_copy_only=False)
+                        digests[name].update(sizes.astype(np.int64).tobytes())
+                        labels = pc.list_flatten(labels)
+                    _digest_strings(digests[name], labels)
                     writers[name].write_batch(part)
         # The facts go into each file's footer, which is written when the writer closes.
         for name in SPLITS:
@@ -556,6 +681,7 @@ def prepare_dataset(
             rows_read=scan.rows_read,
             dropped={k: v for k, v in sorted(plan.dropped.items())},
             conflicting_duplicates=plan.conflicts,
+            multi_label=plan.multi_label,
         )
         kept = plan.assignment != DROPPED
         result.length_percentiles, result.length_histogram = _length_summary(plan.length[kept])
@@ -566,6 +692,11 @@ def prepare_dataset(
         # All outputs appear together or none does, even when S3 fails half-way.
         with uri.atomic_outputs(targets) as staged:
             result.splits = _write_splits(spool, plan, staged, source_uri)
+            if plan.multi_label:
+                sizes: Counter[int] = Counter()
+                for facts in result.splits.values():
+                    sizes.update({int(k): v for k, v in facts["labels_per_row"].items()})
+                result.labels_per_row = dict(sorted(sizes.items()))
             staged["report"].write_text(render_report(result, config))
             if outputs.metrics:
                 staged["metrics"].write_text(json.dumps(result.metrics(), indent=2))

@@ -30,6 +30,24 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _label_set_lines(labels_per_row: dict[int, int], kept: int) -> list[str]:
+    """Multi-label: how many labels the kept rows carry (the class balance counts each one)."""
+    carried = sum(size * rows for size, rows in labels_per_row.items())
+    lines = [
+        "",
+        "## Label sets",
+        "",
+        f"Multi-label: a row carries one or more labels, {carried / max(kept, 1):.2f} on "
+        "average; the class balance above counts a row once for each of its labels.",
+        "",
+        "| labels per row | rows | |",
+        "|---:|---:|---|",
+    ]
+    for size, rows in labels_per_row.items():
+        lines.append(f"| {size} | {rows:,} | `{_bar(rows, kept)}` |")
+    return lines
+
+
 def render_report(result: "PrepareResult", config: PrepareConfig) -> str:
     """Markdown: splits, class balance, text lengths, and what was dropped and why."""
     kept = sum(facts["rows"] for facts in result.splits.values())
@@ -40,12 +58,17 @@ def render_report(result: "PrepareResult", config: PrepareConfig) -> str:
         if config.group_column
         else "at random, stratified by label"
     )
+    if result.multi_label:
+        split_how = split_how.replace("majority label", "majority rarest label").replace(
+            "stratified by label", "stratified by each row's rarest label"
+        )
     lines = [
         "# Data report",
         "",
         f"Source `{_cell(result.source_uri)}`: **{result.rows_read:,}** rows read, "
         f"**{kept:,}** kept ({kept / max(result.rows_read, 1):.1%}), "
-        f"{len(result.labels)} labels, split {split_how} with seed {config.seed}.",
+        f"{len(result.labels)} labels{', multi-label' if result.multi_label else ''}, "
+        f"split {split_how} with seed {config.seed}.",
         "",
         "## Splits",
         "",
@@ -65,6 +88,8 @@ def render_report(result: "PrepareResult", config: PrepareConfig) -> str:
         total = sum(counts)
         cells = " | ".join(f"{c:,}" for c in counts)
         lines.append(f"| {_cell(label)} | {cells} | {total:,} | `{_bar(total, kept)}` |")
+    if result.multi_label:
+        lines += _label_set_lines(result.labels_per_row, kept)
     lines += ["", "## Text length (characters, kept rows)", ""]
     if result.length_percentiles:
         lines.append(" · ".join(f"{k} {v}" for k, v in result.length_percentiles.items()))
