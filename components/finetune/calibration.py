@@ -4,16 +4,25 @@ Fine-tuned transformers are over-confident (the demo model says 0.99 where it is
 often). Dividing the logits by a temperature T > 1 softens them without changing any
 prediction; T is chosen to minimise the negative log-likelihood on the validation split
 (Guo et al., 2017), and stored in the model's config.json where every scorer reads it.
+
+A multi-label model then gets one decision threshold per label, tuned on the same validation
+split on the calibrated probabilities: the point of a grid (0.05 to 0.95 by 0.01) that maximises
+that label's F1, the one nearest 0.5 among ties. A label without validation positives keeps
+DEFAULT_THRESHOLD, since F1 cannot rank thresholds for it. The thresholds go into config.json
+(THRESHOLDS_KEY), where `label_sets` reads them.
 """
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
 from components.common.inference import (
+    DEFAULT_THRESHOLD,
     TEMPERATURE_KEY,
+    THRESHOLDS_KEY,
     load_classifier,
     probabilities,
     score_logits,
@@ -23,6 +32,8 @@ from components.evaluate.metrics import expected_calibration_error
 
 # The search range of log(T): temperatures from 0.05 to 20.
 _LOG_T_BOUNDS = (float(np.log(0.05)), float(np.log(20.0)))
+# The candidate decision thresholds of a multi-label model.
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
 
 def _nll(logits: np.ndarray, targets: np.ndarray, multi_label: bool, temperature: float) -> float:
@@ -43,12 +54,39 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray, multi_label: bool) 
     return round(float(np.exp(result.x)), 4)
 
 
+def tune_thresholds(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per label (column), the grid threshold with the best F1 on (probs, multi-hot targets)."""
+    chosen = np.full(probs.shape[1], DEFAULT_THRESHOLD)
+    predicted = probs[:, :, None] >= THRESHOLD_GRID  # rows x labels x grid
+    truth = targets.astype(bool)[:, :, None]
+    tp = (predicted & truth).sum(0)
+    f1 = 2 * tp / (predicted.sum(0) + truth.sum(0))
+    # Among equal F1s, the threshold nearest the default: the least surprising choice.
+    nearest = np.argsort(np.abs(THRESHOLD_GRID - DEFAULT_THRESHOLD), kind="stable")
+    for label in np.flatnonzero(targets.sum(0) > 0):
+        scores = f1[label, nearest]
+        chosen[label] = THRESHOLD_GRID[nearest[int(np.argmax(scores))]]
+    return chosen
+
+
+def _f1_at(probs: np.ndarray, targets: np.ndarray, thresholds: np.ndarray) -> float:
+    """Macro F1 over the labels with validation positives, at the given thresholds."""
+    predicted = probs >= thresholds
+    truth = targets.astype(bool)
+    tp = (predicted & truth).sum(0)
+    present = truth.sum(0) > 0
+    f1 = 2 * tp[present] / (predicted.sum(0) + truth.sum(0))[present]
+    return float(f1.mean()) if present.any() else 0.0
+
+
 def calibrate(
     model_dir: Path, texts: list[str], targets: np.ndarray, max_length: int, batch_size: int
-) -> dict[str, float]:
-    """Fit the temperature of the model in `model_dir` on validation data and store it.
+) -> dict[str, Any]:
+    """Fit the temperature of the model in `model_dir` on validation data and store it; for a
+    multi-label model, also tune and store a decision threshold per label.
 
-    Returns the temperature and, for single-label models, the validation ECE before and after.
+    Returns the temperature; for single-label models the validation ECE before and after, for
+    multi-label ones the thresholds and the validation macro-F1 at 0.5 and at them.
     """
     classifier = load_classifier(model_dir, max_length)
     logits = score_logits(classifier, tokenize(classifier, texts), batch_size, "fp32")
@@ -56,8 +94,17 @@ def calibrate(
     config_path = model_dir / "config.json"
     config = json.loads(config_path.read_text())
     config[TEMPERATURE_KEY] = temperature
+    result: dict[str, Any] = {"temperature": temperature}
+    if classifier.multi_label:
+        probs = probabilities(logits, True, temperature)
+        thresholds = tune_thresholds(probs, targets)
+        tuned = {label: float(t) for label, t in zip(classifier.labels, thresholds, strict=True)}
+        config[THRESHOLDS_KEY] = tuned
+        result[THRESHOLDS_KEY] = tuned
+        default = np.full(len(thresholds), DEFAULT_THRESHOLD)
+        result["val_macro_f1_at_default_threshold"] = _f1_at(probs, targets, default)
+        result["val_macro_f1_at_thresholds"] = _f1_at(probs, targets, thresholds)
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    result = {"temperature": temperature}
     if not classifier.multi_label:
         result["val_ece_uncalibrated"] = expected_calibration_error(
             targets, probabilities(logits, False)

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from components.common import uri
+from components.common.inference import THRESHOLDS_KEY
 from components.finetune.config import FinetuneConfig
 from components.finetune.finetune import finetune
 from components.finetune.report import training_report_html
@@ -66,6 +67,8 @@ def run_component(
             **result["metrics"],
         }
     )
+    if THRESHOLDS_KEY in result["calibration"]:
+        model.metadata[THRESHOLDS_KEY] = result["calibration"][THRESHOLDS_KEY]
     for entry in result["history"]:
         name = metric_name(entry)
         for key in ("train_loss", "val_loss", "val_macro_f1"):

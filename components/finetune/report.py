@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display in a container; chosen before pyplot loads
 import matplotlib.pyplot as plt
 
+from components.common.inference import THRESHOLDS_KEY
+
 
 def _chart_png(history: list[dict[str, Any]]) -> bytes:
     epochs = [h["epoch"] for h in history]
@@ -27,6 +29,24 @@ def _chart_png(history: list[dict[str, Any]]) -> bytes:
     figure.savefig(buffer, format="png", dpi=90)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _thresholds_html(calibration: dict[str, Any]) -> str:
+    """Multi-label: the decision threshold tuned per label on the validation split."""
+    tuned = calibration.get(THRESHOLDS_KEY)
+    if not tuned:
+        return ""
+    rows = "\n".join(
+        f"<tr><td style='text-align:left'>{html.escape(label)}</td><td>{value:.2f}</td></tr>"
+        for label, value in tuned.items()
+    )
+    return (
+        "<h3>Decision thresholds</h3>\n<p>A label is predicted when its calibrated probability "
+        "is at least its threshold, tuned for that label's F1 on the validation split "
+        f"(validation macro-F1 {calibration['val_macro_f1_at_default_threshold']:.4f} at 0.5, "
+        f"{calibration['val_macro_f1_at_thresholds']:.4f} at these).</p>\n"
+        f"<table><tr><th>label</th><th>threshold</th></tr>\n{rows}\n</table>"
+    )
 
 
 def training_report_html(result: dict[str, Any]) -> str:
@@ -51,6 +71,7 @@ def training_report_html(result: dict[str, Any]) -> str:
         + (" (stopped early)" if training["stopped_early"] else "")
     )
     header = "".join(f"<th>{c}</th>" for c in columns)
+    thresholds = _thresholds_html(result.get("calibration") or {})
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Fine-tuning curves</title>
 <style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;text-align:right}}</style>
@@ -61,5 +82,6 @@ def training_report_html(result: dict[str, Any]) -> str:
 <table><tr>{header}</tr>
 {rows}
 </table>
+{thresholds}
 </body></html>
 """

@@ -11,10 +11,11 @@ from safetensors.torch import load_file
 from sklearn.metrics import f1_score
 
 from components.common.artifacts import verify_manifest
-from components.common.inference import load_classifier, predict_proba
+from components.common.inference import THRESHOLDS_KEY, load_classifier, predict_proba
 from components.finetune.checkpoint import CheckpointStore
 from components.finetune.config import FinetuneConfig
 from components.finetune.finetune import finetune
+from components.finetune.report import training_report_html
 
 pytestmark = pytest.mark.component
 
@@ -120,6 +121,16 @@ def test_multi_label(tmp_path):
     # Independent sigmoids, not a softmax: the scores need not sum to one.
     assert probs.shape == (1, len(LABELS))
     assert abs(float(probs.sum()) - 1.0) > 1e-3
+    # One decision threshold per label, tuned on validation, stored where label_sets reads it.
+    stored = config_json[THRESHOLDS_KEY]
+    assert list(stored) == LABELS and stored == result["calibration"][THRESHOLDS_KEY]
+    assert classifier.thresholds == [stored[label] for label in LABELS]
+    assert all(0.05 <= t <= 0.95 for t in stored.values())
+    tuned, default = (
+        result["metrics"][f"val_macro_f1_at_{k}"] for k in ("thresholds", "default_threshold")
+    )
+    assert tuned >= default
+    assert "Decision thresholds" in training_report_html(result)
 
 
 def test_pickle_weights_load_only_when_allowed(splits, base_model_dir, tmp_path):
