@@ -4,9 +4,11 @@ import re
 from dataclasses import dataclass, field
 
 from components.common.config import require
-from components.evaluate.metrics import HEADLINE_METRICS, SCALAR_METRICS
+from components.evaluate.metrics import HEADLINE_METRICS, MULTI_LABEL_METRICS, SCALAR_METRICS
 
-THRESHOLD_METRICS = SCALAR_METRICS
+# Every metric a threshold can name; one a report lacks (Hamming loss of single-label data, or
+# ECE of multi-label data) is undefined there and fails its threshold.
+THRESHOLD_METRICS = (*SCALAR_METRICS, *(m for m in MULTI_LABEL_METRICS if m not in SCALAR_METRICS))
 # A derived slice: the test text's length in words, bucketed.
 TEXT_LENGTH_SLICE = "text_length"
 _THRESHOLD = re.compile(r"^\s*([a-z_0-9]+)\s*(>=|<=)\s*([-+0-9.eE]+)\s*$")

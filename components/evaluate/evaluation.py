@@ -1,5 +1,9 @@
 """Evaluate a fine-tuned classifier on a test set, per slice and against the champion.
 
+Single-label and multi-label models alike: a multi-label model's predictions are its label sets
+(`label_sets`: every label at or above the model's decision threshold), compared with the test
+rows' label sets as multi-hot rows.
+
 `evaluate` reads the test Dataset, verifies and scores the challenger (and the
 champion, on the same rows), computes every metric, slices them, and asks the gate for a
 decision. `write_outputs` then writes the HTML report, the predictions table and the metrics
@@ -26,20 +30,20 @@ from components.common.artifacts import (
     verify_manifest,
 )
 from components.common.errors import KfpNlpError
-from components.common.inference import Classifier, load_classifier, predict_proba
+from components.common.inference import Classifier, label_sets, load_classifier, predict_proba
 from components.common.splits import read_split
 from components.common.tables import write_parquet
 from components.common.uri import atomic_outputs, download_dir
-from components.evaluate.baseline import baseline_predictions
+from components.evaluate.baseline import baseline_predictions, multi_label_baseline_predictions
 from components.evaluate.config import TEXT_LENGTH_SLICE, EvaluateConfig
 from components.evaluate.gate import Decision, decide
 from components.evaluate.metrics import (
-    SCALAR_METRICS,
     bootstrap_interval,
-    classification_report,
-    confusion_matrices,
     expected_calibration_error,
-    metric_from_confusion,
+    headline_value,
+    predictions_of,
+    report_for,
+    reported_metrics,
 )
 from components.evaluate.report import render_report
 
@@ -52,7 +56,9 @@ _LENGTH_BUCKETS = ((3, "1-3 words"), (10, "4-10 words"), (30, "11-30 words"))
 
 @dataclass
 class Examples:
-    """The test examples: the table as read, texts, label names, the label order and class ids.
+    """The test examples: the table as read, texts, label names, the label order.
+
+    `names` holds each row's label, or for multi-label data each row's list of labels.
 
     `declared` says whether the label order came from the Dataset's metadata (prepare_dataset
     records it); a plain table only shows the labels that occur in it.
@@ -60,15 +66,27 @@ class Examples:
 
     table: pa.Table
     texts: list[str]
-    names: list[str]
+    names: list[str] | list[list[str]]
     labels: list[str]
     declared: bool
     source: str
+    multi_label: bool = False
 
     @cached_property
     def y_true(self) -> np.ndarray:
-        index = {label: i for i, label in enumerate(self.labels)}
-        return np.array([index[name] for name in self.names], dtype=np.int64)
+        """Class ids (single-label), or multi-hot rows (n, labels) for multi-label data."""
+        sets = self.names if self.multi_label else [[name] for name in self.names]
+        return _encode(sets, self.labels, self.multi_label)
+
+
+def _encode(sets: list[list[str]], labels: list[str], multi_label: bool) -> np.ndarray:
+    index = {label: i for i, label in enumerate(labels)}
+    if not multi_label:
+        return np.array([index[row[0]] for row in sets], dtype=np.int64)
+    hot = np.zeros((len(sets), len(labels)), dtype=np.int64)
+    for r, row in enumerate(sets):
+        hot[r, [index[label] for label in row]] = 1
+    return hot
 
 
 @dataclass
@@ -86,6 +104,10 @@ class Evaluation:
     champion_source: str | None
     # The challenger's temperature and its test ECE without it (see `uncalibrated_ece`).
     calibration: dict[str, float] | None = None
+    # Multi-label: each model's multi-hot predictions ("challenger", "champion", "baseline")
+    # and the challenger's decision thresholds, both in the test set's label order.
+    predicted: dict[str, np.ndarray] | None = None
+    thresholds: list[float] | None = None
 
 
 @contextlib.contextmanager
@@ -102,28 +124,28 @@ def read_test_set(path: Path, source: str = "") -> Examples:
     `source` names it in messages and the report (default: the path).
     """
     split = read_split(path, "test", source)
-    if split.multi_label:
-        raise KfpNlpError(
-            f"the test set {split.source} is multi-label; evaluate_classifier scores "
-            "single-label classifiers only"
-        )
-    names = split.single_labels
-    labels = split.declared_labels or sorted(set(names))
+    labels = split.declared_labels or sorted({label for row in split.labels for label in row})
     declared = bool(split.declared_labels)
-    return Examples(split.table, split.texts, names, labels, declared, split.source)
+    names = split.labels if split.multi_label else split.single_labels
+    return Examples(
+        split.table, split.texts, names, labels, declared, split.source, split.multi_label
+    )
 
 
 def score_baseline(
     train_path: Path, test: Examples, config: EvaluateConfig, source: str = ""
-) -> np.ndarray:
-    """The classic baseline, fitted on the train split, scored on the test texts."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The classic baseline, fitted on the train split, scored on the test texts: its
+    probabilities, and for multi-label data its multi-hot predictions (else None)."""
     train = read_split(train_path, "train", source)
-    if train.multi_label:
+    if train.multi_label != test.multi_label:
+        kinds = {True: "multi-label", False: "single-label"}
         raise KfpNlpError(
-            f"the training dataset {train.source} is multi-label; evaluate_classifier scores "
-            "single-label classifiers only"
+            f"the training dataset {train.source} is {kinds[train.multi_label]} but the test "
+            f"set {test.source} is {kinds[test.multi_label]}; pass the train split of the same "
+            "prepare_dataset run as the test split"
         )
-    names = train.single_labels
+    names = sorted({label for row in train.labels for label in row})
     unknown = sorted(set(names) - set(test.labels))
     if unknown:
         raise KfpNlpError(
@@ -131,31 +153,48 @@ def score_baseline(
             f"{test.source} does not ({test.labels}); pass the train split of the same "
             "prepare_dataset run as the test split"
         )
-    if len(set(names)) < 2:
+    if len(names) < 2:
         raise KfpNlpError(
             f"the training dataset {train.source} has only the label {names[0]!r}; the "
             "baseline needs at least two: pass the train split written by prepare_dataset"
         )
-    return baseline_predictions(train.texts, names, test.texts, test.labels, config.seed)
+    if test.multi_label:
+        return multi_label_baseline_predictions(
+            train.texts, train.labels, test.texts, test.labels, config.seed
+        )
+    probs = baseline_predictions(
+        train.texts, train.single_labels, test.texts, test.labels, config.seed
+    )
+    return probs, None
 
 
-def load_model(model_dir: Path, config: EvaluateConfig, role: str) -> Classifier:
-    """Verify a model folder against its manifest and load it (single-label only)."""
+def load_model(model_dir: Path, config: EvaluateConfig, role: str, test: Examples) -> Classifier:
+    """Verify a model folder against its manifest and load it; it must be multi-label exactly
+    when the test set is."""
     verify_manifest(model_dir)
     classifier = load_classifier(model_dir, config.max_length)
-    if classifier.multi_label:
+    if classifier.multi_label != test.multi_label:
+        kinds = {True: "multi-label", False: "single-label"}
         raise KfpNlpError(
-            f"the {role} model in {model_dir} is multi-label; evaluate_classifier scores "
-            "single-label classifiers only"
+            f"the {role} model in {model_dir} is {kinds[classifier.multi_label]} but the test "
+            f"set {test.source} is {kinds[test.multi_label]}; evaluate the model on a test "
+            "split of the data it was trained for"
         )
     return classifier
+
+
+def multi_hot(classifier: Classifier, probs: np.ndarray, labels: list[str]) -> np.ndarray:
+    """A multi-label model's predictions (`label_sets`, at its decision thresholds) as multi-hot
+    rows; `probs` and the result have their columns in `labels` order."""
+    own_order = [labels.index(label) for label in classifier.labels]
+    return _encode(label_sets(classifier, probs[:, own_order]), labels, True)
 
 
 def score(
     classifier: Classifier, test: Examples, config: EvaluateConfig, model_dir: Path, role: str
 ) -> np.ndarray:
-    """Probabilities on the test texts, columns in the test set's label order, rows summing to
-    one exactly (float64); NaN or infinite scores are an error."""
+    """Probabilities on the test texts, columns in the test set's label order (float64), rows
+    summing to one exactly for single-label models; NaN or infinite scores are an error."""
     probs = predict_proba(classifier, test.texts, config.batch_size, config.precision)
     broken = ~np.isfinite(probs).all(axis=1)
     if broken.any():
@@ -166,6 +205,8 @@ def score(
         )
     columns = [classifier.labels.index(label) for label in test.labels]
     aligned = probs[:, columns].astype(np.float64)
+    if classifier.multi_label:
+        return aligned
     return aligned / aligned.sum(axis=1, keepdims=True)
 
 
@@ -210,6 +251,7 @@ def _slice_rows(
     probs: np.ndarray,
     champion_probs: np.ndarray | None,
     config: EvaluateConfig,
+    predicted: dict[str, np.ndarray],
 ) -> list[dict[str, Any]]:
     metric = config.headline_metric
     rows = []
@@ -219,10 +261,11 @@ def _slice_rows(
         for value in names[np.argsort(-counts, kind="stable")][:MAX_SLICE_VALUES]:
             mask = values == value
             y, p = test.y_true[mask], probs[mask]
-            report = classification_report(y, p, test.labels, config.calibration_bins)
+            pred = predicted["challenger"][mask] if "challenger" in predicted else None
+            report = report_for(y, p, test.labels, config.calibration_bins, pred)
             low, high = bootstrap_interval(
                 y,
-                p.argmax(axis=1),
+                predictions_of(p, pred),
                 len(test.labels),
                 metric,
                 config.bootstrap_resamples,
@@ -231,13 +274,14 @@ def _slice_rows(
             )
             row = {"column": column, "value": str(value), "n": int(mask.sum())}
             row["values_in_column"] = len(names)
-            row |= {name: report[name] for name in SCALAR_METRICS}
+            row |= {name: report[name] for name in reported_metrics(test.multi_label)}
             row[f"{metric}_ci"] = [low, high]
             if champion_probs is not None:
-                champion_cm = confusion_matrices(
-                    y, champion_probs[mask].argmax(axis=1), len(test.labels)
+                champion = predicted["champion"][mask] if "champion" in predicted else None
+                champion_pred = predictions_of(champion_probs[mask], champion)
+                row[f"champion_{metric}"] = headline_value(
+                    y, champion_pred, len(test.labels), metric
                 )
-                row[f"champion_{metric}"] = float(metric_from_confusion(champion_cm, metric))
             rows.append(row)
     return rows
 
@@ -246,7 +290,34 @@ def _shorten(text: str) -> str:
     return text if len(text) <= MISTAKE_CHARS else text[: MISTAKE_CHARS - 1] + "…"
 
 
-def _mistakes(test: Examples, probs: np.ndarray, count: int) -> list[dict[str, Any]]:
+def _multi_label_mistakes(
+    test: Examples, probs: np.ndarray, predicted: np.ndarray, count: int
+) -> list[dict[str, Any]]:
+    """Rows whose predicted set is not the true set, the most confidently wrong first: the
+    confidence of a wrong decision is p for a label predicted wrongly, 1 - p for one missed."""
+    truth = test.y_true
+    wrong_cells = predicted != truth
+    confidence = np.where(wrong_cells, np.where(predicted == 1, probs, 1 - probs), 0).max(axis=1)
+    wrong = np.flatnonzero(wrong_cells.any(axis=1))
+    worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:count]
+    labels = np.array(test.labels, dtype=object)
+    return [
+        {
+            "row": int(i),
+            "text": _shorten(test.texts[i]),
+            "label": ", ".join(labels[truth[i] == 1]) or "(none)",
+            "predicted": ", ".join(labels[predicted[i] == 1]) or "(none)",
+            "confidence": float(confidence[i]),
+        }
+        for i in worst
+    ]
+
+
+def _mistakes(
+    test: Examples, probs: np.ndarray, count: int, multi_hot_pred: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    if multi_hot_pred is not None:
+        return _multi_label_mistakes(test, probs, multi_hot_pred, count)
     predicted = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
     wrong = np.flatnonzero(predicted != test.y_true)
@@ -301,17 +372,20 @@ def evaluate(
     for column in config.slice_list:
         _slice_values(test, column)
     # Both models are loaded and checked before either is scored: a mismatch fails fast.
-    challenger = load_model(model_dir, config, "challenger")
+    challenger = load_model(model_dir, config, "challenger", test)
     test = _check_labels(challenger, test, model_dir, "challenger")
     champion = None
     unchanged = False
     if champion_dir is not None:
-        champion = load_model(champion_dir, config, "champion")
+        champion = load_model(champion_dir, config, "champion", test)
         _check_labels(champion, test, champion_dir, "champion")
         unchanged = _content_sha256(model_dir) == _content_sha256(champion_dir)
     baseline = None
+    predicted: dict[str, np.ndarray] = {}
     if train_path is not None:
-        baseline = score_baseline(train_path, test, config, train_source)
+        baseline, baseline_pred = score_baseline(train_path, test, config, train_source)
+        if baseline_pred is not None:
+            predicted["baseline"] = baseline_pred
     probs = score(challenger, test, config, model_dir, "challenger")
     champion_probs = None
     if champion is not None:
@@ -319,6 +393,13 @@ def evaluate(
         champion_probs = (
             probs if unchanged else score(champion, test, config, champion_dir, "champion")
         )
+    thresholds = None
+    if test.multi_label:
+        predicted["challenger"] = multi_hot(challenger, probs, test.labels)
+        if champion is not None:
+            predicted["champion"] = multi_hot(champion, champion_probs, test.labels)
+        own = dict(zip(challenger.labels, challenger.thresholds or [], strict=True))
+        thresholds = [own[label] for label in test.labels]
     evaluation = assemble(
         test,
         config,
@@ -328,7 +409,9 @@ def evaluate(
         (champion_source or str(champion_dir)) if champion_dir else None,
         unchanged=unchanged,
         baseline_probs=baseline,
+        predicted=predicted,
     )
+    evaluation.thresholds = thresholds
     evaluation.calibration = uncalibrated_ece(test, probs, challenger.temperature, config)
     return evaluation
 
@@ -339,7 +422,10 @@ def uncalibrated_ece(
     """The model's temperature and the ECE its probabilities had before temperature scaling.
 
     softmax(T * log p) undoes softmax(z / T), so the raw probabilities need no second scoring.
+    ECE is for one label per row: a multi-label model reports its temperature only.
     """
+    if test.multi_label:
+        return {"temperature": temperature}
     raw = np.exp(temperature * np.log(np.clip(probs, 1e-300, 1)))
     raw /= raw.sum(axis=1, keepdims=True)
     ece = expected_calibration_error(test.y_true, raw, config.calibration_bins)
@@ -360,28 +446,41 @@ def assemble(
     champion_source: str | None,
     unchanged: bool = False,
     baseline_probs: np.ndarray | None = None,
+    predicted: dict[str, np.ndarray] | None = None,
 ) -> Evaluation:
     """The evaluation of given predictions: gate decision, slices and mistakes; `unchanged`
     says the challenger's files are the champion's (see `gate.decide`); `baseline_probs` are
-    the classic baseline's on the same rows, if it was scored."""
+    the classic baseline's on the same rows, if it was scored; `predicted` holds each model's
+    multi-hot predictions for multi-label data."""
+    predicted = predicted or {}
     return Evaluation(
         test=test,
         config=config,
         probs=probs,
         champion_probs=champion_probs,
         decision=decide(
-            test.y_true, probs, test.labels, config, champion_probs, unchanged, baseline_probs
+            test.y_true,
+            probs,
+            test.labels,
+            config,
+            champion_probs,
+            unchanged,
+            baseline_probs,
+            predicted,
         ),
-        slices=_slice_rows(test, probs, champion_probs, config),
-        mistakes=_mistakes(test, probs, config.mistakes_shown),
+        slices=_slice_rows(test, probs, champion_probs, config, predicted),
+        mistakes=_mistakes(test, probs, config.mistakes_shown, predicted.get("challenger")),
         model_source=model_source,
         champion_source=champion_source,
+        predicted=predicted or None,
     )
 
 
 def predictions_table(evaluation: Evaluation) -> pa.Table:
     """One row per test example: its columns, the prediction, confidence and probabilities."""
     test, labels = evaluation.test, evaluation.test.labels
+    if test.multi_label:
+        return _with_columns(test.table, _multi_label_columns(evaluation))
     predicted = evaluation.probs.argmax(axis=1)
     columns = {
         "predicted_label": pa.array([labels[i] for i in predicted], pa.string()),
@@ -395,7 +494,34 @@ def predictions_table(evaluation: Evaluation) -> pa.Table:
             [labels[i] for i in champion.argmax(axis=1)], pa.string()
         )
         columns["champion_probabilities"] = pa.array(list(champion), pa.list_(pa.float64()))
-    table = test.table.replace_schema_metadata(None)
+    return _with_columns(test.table, columns)
+
+
+def _multi_label_columns(evaluation: Evaluation) -> dict[str, pa.Array]:
+    """Multi-label: the predicted label set of each row, whether it is the true set, and the
+    probabilities (of the champion too, if there is one)."""
+    labels = np.array(evaluation.test.labels, dtype=object)
+    predicted = evaluation.predicted or {}
+
+    def sets(hot: np.ndarray) -> pa.Array:
+        return pa.array([list(labels[row == 1]) for row in hot], pa.list_(pa.string()))
+
+    challenger = predicted["challenger"]
+    columns = {
+        "predicted_labels": sets(challenger),
+        "correct": pa.array((challenger == evaluation.test.y_true).all(axis=1)),
+        "probabilities": pa.array(list(evaluation.probs), pa.list_(pa.float64())),
+    }
+    if evaluation.champion_probs is not None:
+        columns["champion_predicted_labels"] = sets(predicted["champion"])
+        columns["champion_probabilities"] = pa.array(
+            list(evaluation.champion_probs), pa.list_(pa.float64())
+        )
+    return columns
+
+
+def _with_columns(table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
+    table = table.replace_schema_metadata(None)
     for name, values in columns.items():
         if name in table.column_names:
             table = table.drop_columns(name)
@@ -425,6 +551,12 @@ def summary(evaluation: Evaluation) -> dict[str, Any]:
         "slices": evaluation.slices,
         "mistakes": evaluation.mistakes,
         "calibration": evaluation.calibration,
+        "multi_label": evaluation.test.multi_label,
+        "decision_thresholds": (
+            dict(zip(evaluation.test.labels, evaluation.thresholds, strict=True))
+            if evaluation.thresholds
+            else None
+        ),
     }
 
 
@@ -432,7 +564,8 @@ def scalar_metrics(evaluation: Evaluation, config: EvaluateConfig) -> dict[str, 
     """The headline numbers for the KFP Metrics artifact (undefined metrics are left out)."""
     decision = evaluation.decision
     metric = config.headline_metric
-    values: dict[str, float | None] = {k: decision.challenger[k] for k in SCALAR_METRICS}
+    names = reported_metrics(evaluation.test.multi_label)
+    values: dict[str, float | None] = {k: decision.challenger[k] for k in names}
     values[f"{metric}_ci_low"], values[f"{metric}_ci_high"] = decision.headline_interval
     if decision.comparison:
         c = decision.comparison
@@ -466,7 +599,7 @@ def write_outputs(
         "rows": len(evaluation.test.texts),
         "split": "predictions",
         "source_uri": evaluation.test.source,
-        "multi_label": False,
+        "multi_label": evaluation.test.multi_label,
     }
     targets = {"predictions": predictions_uri, "report": report_uri}
     if summary_uri is not None:

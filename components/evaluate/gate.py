@@ -15,6 +15,10 @@ comparison of the point estimates, model strictly above baseline. Not the interv
 on a test split of a few hundred rows that would also turn away models that are better, and the
 question here is whether the model is worth its cost at all, not whether it is better with 95%
 confidence (the champion comparison asks that).
+
+Multi-label data works the same way on multi-hot rows: the truth and each model's predictions
+(every label at or above the model's decision threshold) are multi-hot matrices, and the headline
+metric (macro-F1 by default) and its intervals are computed over labels.
 """
 
 from dataclasses import dataclass, field
@@ -24,7 +28,7 @@ import numpy as np
 
 from components.evaluate.baseline import BASELINE_NAME
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.metrics import bootstrap_interval, classification_report
+from components.evaluate.metrics import bootstrap_interval, predictions_of, report_for
 
 
 @dataclass
@@ -74,7 +78,8 @@ class Decision:
 def _threshold_checks(report: dict[str, Any], config: EvaluateConfig) -> list[dict[str, Any]]:
     checks = []
     for threshold in config.threshold_list:
-        observed = report[threshold.metric]
+        # A metric the report lacks (Hamming loss of single-label data) is undefined.
+        observed = report.get(threshold.metric)
         passed = observed is not None and threshold.passes(observed)
         shown = "undefined on this test set" if observed is None else f"{observed:.4f}"
         verdict = "meets" if passed else "fails"
@@ -172,6 +177,7 @@ def decide(
     champion_probs: np.ndarray | None = None,
     unchanged: bool = False,
     baseline_probs: np.ndarray | None = None,
+    predicted: dict[str, np.ndarray] | None = None,
 ) -> Decision:
     """Score the challenger (and the champion, on the same rows) and decide approval.
 
@@ -184,13 +190,21 @@ def decide(
         unchanged: the challenger's files are identical to the champion's (same content hash).
         baseline_probs: the classic baseline's probabilities on the same rows, if it was scored;
             with `config.require_beat_baseline` the challenger must beat it.
+        predicted: multi-label only (`y_true` multi-hot): each model's multi-hot predictions,
+            under "challenger", "champion" and "baseline".
 
     Returns:
         The decision, its one-line reason, and the reports it was based on.
     """
     metric = config.headline_metric
-    challenger = classification_report(y_true, challenger_probs, labels, config.calibration_bins)
-    challenger_pred = challenger_probs.argmax(axis=1)
+    predicted = predicted or {}
+
+    def report(role: str, probs: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+        pred = predicted.get(role)
+        scored = report_for(y_true, probs, labels, config.calibration_bins, pred)
+        return scored, predictions_of(probs, pred)
+
+    challenger, challenger_pred = report("challenger", challenger_probs)
     interval = bootstrap_interval(
         y_true,
         challenger_pred,
@@ -203,10 +217,8 @@ def decide(
     checks = _threshold_checks(challenger, config)
     champion = comparison = None
     if champion_probs is not None:
-        champion = classification_report(y_true, champion_probs, labels, config.calibration_bins)
-        comparison = _compare(
-            y_true, challenger_pred, champion_probs.argmax(axis=1), challenger, champion, config
-        )
+        champion, champion_pred = report("champion", champion_probs)
+        comparison = _compare(y_true, challenger_pred, champion_pred, challenger, champion, config)
         checks.append(
             {
                 "check": "champion",
@@ -217,9 +229,9 @@ def decide(
         )
     baseline = baseline_comparison = None
     if baseline_probs is not None:
-        baseline = classification_report(y_true, baseline_probs, labels, config.calibration_bins)
+        baseline, baseline_pred = report("baseline", baseline_probs)
         baseline_comparison = _compare_baseline(
-            y_true, challenger_pred, baseline_probs.argmax(axis=1), challenger, baseline, config
+            y_true, challenger_pred, baseline_pred, challenger, baseline, config
         )
         if config.require_beat_baseline:
             checks.append(

@@ -22,6 +22,9 @@ _ROC_POINTS = 200
 
 def _log_classification_metrics(artifact: Any, evaluation: Evaluation) -> None:
     labels = evaluation.test.labels
+    if evaluation.test.multi_label:
+        # A multi-label model has no one confusion matrix: the report has a table per label.
+        return
     artifact.log_confusion_matrix(labels, evaluation.decision.challenger["confusion_matrix"])
     if len(labels) != 2 or evaluation.decision.challenger["roc_auc"] is None:
         return

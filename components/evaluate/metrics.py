@@ -10,6 +10,13 @@ listed under `absent_classes`.
 The count-based metrics (accuracy, micro, macro and weighted F1) are computed from confusion
 matrices with numpy, so that thousands of bootstrap resamples cost one vectorised pass instead of
 thousands of scikit-learn calls (see `benchmarks/evaluate_bootstrap.py`).
+
+Multi-label data (`y_true` and `y_pred` multi-hot matrices, shape (n, labels)) has its own report
+over the same headline names: `accuracy` is subset accuracy (every label of a row right, as
+scikit-learn's `accuracy_score`), the F1 averages run over labels (macro and weighted over the
+labels the test set contains), and per label there are precision, recall, F1 and one-vs-rest
+ROC-AUC and PR-AUC where defined; Hamming loss is the share of wrong label decisions. Log loss,
+Brier score and ECE are for one-label-per-row probabilities and are undefined (None) here.
 """
 
 from typing import Any
@@ -24,6 +31,17 @@ HEADLINE_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1")
 LOWER_IS_BETTER = ("log_loss", "brier", "ece")
 # Every single-number metric of a report, in the order reports list them.
 SCALAR_METRICS = (*HEADLINE_METRICS, "roc_auc", "pr_auc", *LOWER_IS_BETTER)
+# The single-number metrics of a multi-label report, in the order reports list them
+# (its `accuracy` is subset accuracy, listed under that name).
+MULTI_LABEL_METRICS = (
+    "subset_accuracy",
+    "macro_f1",
+    "micro_f1",
+    "weighted_f1",
+    "hamming_loss",
+    "roc_auc",
+    "pr_auc",
+)
 # Resampled row indices held in memory at once (int64: 16 MB), whatever the test set's size.
 _BOOTSTRAP_CELLS = 2_000_000
 
@@ -65,6 +83,28 @@ def metric_from_confusion(cm: np.ndarray, name: str) -> np.ndarray:
         return np.where(present, f1, 0.0).sum(axis=-1) / present.sum(axis=-1)
     if name == "weighted_f1":
         return np.where(present, f1 * support, 0.0).sum(axis=-1) / support.sum(axis=-1)
+    raise ValueError(f"{name!r} is not one of {HEADLINE_METRICS}")
+
+
+def multi_label_metric(y_true: np.ndarray, y_pred: np.ndarray, name: str) -> np.ndarray:
+    """A headline metric of multi-hot predictions, for each leading index of (..., n, labels)."""
+    truth, predicted = y_true.astype(bool), y_pred.astype(bool)
+    if name == "accuracy":
+        return (truth == predicted).all(axis=-1).mean(axis=-1)
+    tp = (truth & predicted).sum(axis=-2).astype(float)
+    support = truth.sum(axis=-2).astype(float)
+    predicted_count = predicted.sum(axis=-2).astype(float)
+    if name == "micro_f1":
+        denominator = support.sum(axis=-1) + predicted_count.sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(denominator > 0, 2 * tp.sum(axis=-1) / denominator, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(support > 0, 2 * tp / (support + predicted_count), 0.0)
+    present = support > 0
+    if name == "macro_f1":
+        return f1.sum(axis=-1) / present.sum(axis=-1)
+    if name == "weighted_f1":
+        return (f1 * support).sum(axis=-1) / support.sum(axis=-1)
     raise ValueError(f"{name!r} is not one of {HEADLINE_METRICS}")
 
 
@@ -178,12 +218,20 @@ def bootstrap_interval(
     """
     rng = np.random.default_rng(seed)
     n = len(y_true)
-    chunk = max(1, _BOOTSTRAP_CELLS // n)
+    # Multi-label rows are multi-hot (n, labels): each resample holds n * labels cells.
+    multi_label = y_true.ndim == 2
+    chunk = max(1, _BOOTSTRAP_CELLS // (n * (y_true.shape[1] if multi_label else 1)))
     stats = []
     for start in range(0, resamples, chunk):
         # Drawn in chunks, the indices are the same stream as one resample at a time.
         rows = rng.integers(0, n, size=(min(chunk, resamples - start), n))
         truth = y_true[rows]
+        if multi_label:
+            value = multi_label_metric(truth, y_pred[rows], metric)
+            if baseline_pred is not None:
+                value = value - multi_label_metric(truth, baseline_pred[rows], metric)
+            stats.append(value)
+            continue
         value = metric_from_confusion(confusion_matrices(truth, y_pred[rows], n_classes), metric)
         if baseline_pred is not None:
             base_cm = confusion_matrices(truth, baseline_pred[rows], n_classes)
@@ -217,3 +265,83 @@ def classification_report(
         "calibration": calibration_bins(y_true, probs, bins),
         "absent_classes": [row["label"] for row in per_class if not row["support"]],
     }
+
+
+def multi_label_report(
+    y_true: np.ndarray, probs: np.ndarray, y_pred: np.ndarray, labels: list[str]
+) -> dict[str, Any]:
+    """Every metric for multi-label predictions: multi-hot `y_true` and `y_pred` (n, k), and the
+    probabilities `probs` (n, k) the predictions were made from."""
+    truth, predicted = y_true.astype(bool), y_pred.astype(bool)
+    n = len(truth)
+    rows = []
+    for i, label in enumerate(labels):
+        tp = int((truth[:, i] & predicted[:, i]).sum())
+        support, count = int(truth[:, i].sum()), int(predicted[:, i].sum())
+        defined = 0 < support < n
+        rows.append(
+            {
+                "label": label,
+                "precision": tp / count if count else None,
+                "recall": tp / support if support else None,
+                "f1": 2 * tp / (support + count) if support else None,
+                "support": support,
+                "predicted": count,
+                "roc_auc": float(roc_auc_score(truth[:, i], probs[:, i])) if defined else None,
+                "pr_auc": (
+                    float(average_precision_score(truth[:, i], probs[:, i])) if defined else None
+                ),
+            }
+        )
+    present = [row for row in rows if row["support"]]
+    headline = {
+        name: float(multi_label_metric(truth, predicted, name)) for name in HEADLINE_METRICS
+    }
+    return {
+        "n": n,
+        "multi_label": True,
+        **headline,
+        "subset_accuracy": headline["accuracy"],
+        "hamming_loss": float((truth != predicted).mean()),
+        "roc_auc": _mean_defined([row["roc_auc"] for row in present]),
+        "pr_auc": _mean_defined([row["pr_auc"] for row in present]),
+        "log_loss": None,
+        "brier": None,
+        "ece": None,
+        "per_class": rows,
+        "absent_classes": [row["label"] for row in rows if not row["support"]],
+    }
+
+
+def reported_metrics(multi_label: bool) -> tuple[str, ...]:
+    """The single-number metrics a report lists for single- or multi-label data."""
+    return MULTI_LABEL_METRICS if multi_label else SCALAR_METRICS
+
+
+def report_for(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    labels: list[str],
+    bins: int = 15,
+    y_pred: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The report of single-label data (class ids; predictions are the most probable class) or
+    of multi-label data (multi-hot `y_true`; `y_pred` the multi-hot predictions)."""
+    if y_true.ndim == 2:
+        if y_pred is None:
+            raise ValueError("multi-label reports need the multi-hot predictions y_pred")
+        return multi_label_report(y_true, probs, y_pred, labels)
+    return classification_report(y_true, probs, labels, bins)
+
+
+def predictions_of(probs: np.ndarray, y_pred: np.ndarray | None) -> np.ndarray:
+    """What a metric compares with the truth: the given multi-hot predictions, else the most
+    probable class of each row."""
+    return probs.argmax(axis=1) if y_pred is None else y_pred
+
+
+def headline_value(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, name: str) -> float:
+    """One headline metric of predictions (class ids, or multi-hot rows for multi-label)."""
+    if y_true.ndim == 2:
+        return float(multi_label_metric(y_true, y_pred, name))
+    return float(metric_from_confusion(confusion_matrices(y_true, y_pred, n_classes), name))

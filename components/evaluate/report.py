@@ -16,13 +16,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from components.evaluate.baseline import BASELINE_NAME
-from components.evaluate.metrics import SCALAR_METRICS
+from components.evaluate.metrics import reported_metrics
 
 if TYPE_CHECKING:
     from components.evaluate.evaluation import Evaluation
 
 _DPI = 100
 _COUNT_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1")
+_MULTI_LABEL_COUNT_METRICS = ("subset_accuracy", "macro_f1", "micro_f1", "weighted_f1")
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; border-bottom: 1px solid #ddd; }
@@ -161,17 +162,29 @@ def slice_figure(slices: list[dict[str, Any]], metric: str) -> Figure:
     return fig
 
 
+def _count_metrics(evaluation: "Evaluation") -> tuple[str, ...]:
+    return _MULTI_LABEL_COUNT_METRICS if evaluation.test.multi_label else _COUNT_METRICS
+
+
 def _summary_section(evaluation: "Evaluation", metric: str) -> str:
     decision = evaluation.decision
     champion = decision.champion
     header = ["metric", "challenger"] + (["champion"] if champion else [])
     rows = [
         [_e(name), _num(decision.challenger[name])] + ([_num(champion[name])] if champion else [])
-        for name in SCALAR_METRICS
+        for name in reported_metrics(evaluation.test.multi_label)
     ]
     low, high = decision.headline_interval
     level = f"{evaluation.config.confidence:.0%}"
     absent = decision.challenger["absent_classes"]
+    multi_note = (
+        "<p>Multi-label: a row's prediction is every label at or above that label's decision "
+        "threshold (tuned on the validation split, see the per-label table); subset accuracy "
+        "counts rows whose whole label set is right, Hamming loss the share of wrong label "
+        "decisions; F1 averages run over labels.</p>"
+        if evaluation.test.multi_label
+        else ""
+    )
     absent_note = (
         f"<p>Classes absent from the test set (their recall and F1 are undefined and they "
         f"are left out of the averages): {_e(', '.join(absent))}</p>"
@@ -189,13 +202,15 @@ def _summary_section(evaluation: "Evaluation", metric: str) -> str:
     return (
         f"<h2>Metrics</h2><p>{_e(metric)}: <b>{_num(decision.challenger[metric])}</b> "
         f"({level} bootstrap CI {_num(low)} to {_num(high)}) on "
-        f"{decision.challenger['n']} test texts.</p>{absent_note}"
+        f"{decision.challenger['n']} test texts.</p>{multi_note}{absent_note}"
         f"{html_table(header, rows, text_columns=1)}"
         + (f"<h2>Gate checks</h2>{checks}" if decision.checks else "")
     )
 
 
-def _per_class_section(per_class: list[dict[str, Any]]) -> str:
+def _per_class_section(
+    per_class: list[dict[str, Any]], thresholds: list[float] | None = None
+) -> str:
     header = ["label", "precision", "recall", "F1", "support", "predicted", "ROC-AUC", "PR-AUC"]
     rows = [
         [_e(r["label"])]
@@ -203,6 +218,10 @@ def _per_class_section(per_class: list[dict[str, Any]]) -> str:
         + [str(r["support"]), str(r["predicted"]), _num(r["roc_auc"]), _num(r["pr_auc"])]
         for r in per_class
     ]
+    if thresholds is not None:
+        header.append("threshold")
+        for row, threshold in zip(rows, thresholds, strict=True):
+            row.append(f"{threshold:.2f}")
     return html_table(header, rows, text_columns=1)
 
 
@@ -211,7 +230,9 @@ def _comparison_section(evaluation: "Evaluation") -> str:
     if decision.comparison is None:
         return "<h2>Champion vs challenger</h2><p>No champion was given: absolute checks only.</p>"
     c = decision.comparison
-    figure = png(comparison_figure(decision.challenger, decision.champion, _COUNT_METRICS))
+    figure = png(
+        comparison_figure(decision.challenger, decision.champion, _count_metrics(evaluation))
+    )
     level = f"{evaluation.config.confidence:.0%}"
     return (
         "<h2>Champion vs challenger</h2>"
@@ -235,14 +256,17 @@ def _baseline_section(evaluation: "Evaluation") -> str:
         )
     rows = [
         [_e(name), _num(decision.challenger[name]), _num(decision.baseline[name])]
-        for name in _COUNT_METRICS
+        for name in _count_metrics(evaluation)
     ]
     level = f"{evaluation.config.confidence:.0%}"
     required = evaluation.config.require_beat_baseline
+    multi = evaluation.test.multi_label
     verdict = "beats" if c.beats else "does not beat"
     return (
         "<h2>Classic baseline</h2>"
-        f"<p>{_e(BASELINE_NAME)} (word uni- and bigrams), trained on the same train split and "
+        f"<p>{_e(BASELINE_NAME)} (word uni- and bigrams"
+        + ("; one-vs-rest, each label predicted at probability 0.5 or more" if multi else "")
+        + "), trained on the same train split and "
         f"scored on the same {decision.challenger['n']} test texts. The model {verdict} it: "
         f"{_e(c.metric)} difference (model - baseline) {c.delta:+.4f}, paired bootstrap "
         f"{level} CI {c.delta_low:+.4f} to {c.delta_high:+.4f}"
@@ -261,14 +285,15 @@ def _slice_section(evaluation: "Evaluation", metric: str) -> str:
         return ""
     champion_key = f"champion_{metric}"
     has_champion = bool(slices) and champion_key in slices[0]
-    header = ["column", "value", "n", *SCALAR_METRICS]
+    names = reported_metrics(evaluation.test.multi_label)
+    header = ["column", "value", "n", *names]
     header += [f"{metric} CI"] + (["champion " + metric] if has_champion else [])
     rows = []
     for r in slices:
         low, high = r[f"{metric}_ci"]
         rows.append(
             [_e(r["column"]), _e(r["value"]), str(r["n"])]
-            + [_num(r[name]) for name in SCALAR_METRICS]
+            + [_num(r[name]) for name in names]
             + [f"{low:.3f} to {high:.3f}"]
             + ([_num(r[champion_key])] if has_champion else [])
         )
@@ -299,21 +324,50 @@ def _mistakes_section(mistakes: list[dict[str, Any]]) -> str:
     )
 
 
-def _calibration_note(evaluation: "Evaluation", ece: float) -> str:
+def _calibration_note(evaluation: "Evaluation", ece: float | None) -> str:
     if not evaluation.calibration:
         return ""
     c = evaluation.calibration
+    if ece is None:
+        return (
+            f"<p>Temperature scaling (T = {c['temperature']:.3g}, fitted on the validation "
+            "split) divides the logits before the sigmoids; the decision thresholds apply to "
+            "these calibrated probabilities.</p>"
+        )
     return (
         f"<p>Temperature scaling (T = {c['temperature']:.3g}, fitted on the validation split): "
         f"ECE {c['ece_uncalibrated']:.4f} before, {ece:.4f} after.</p>"
     )
 
 
+def _class_sections(evaluation: "Evaluation") -> list[str]:
+    """Confusion matrix, per-class table and calibration; multi-label data has no confusion
+    matrix or reliability diagram (one label per row), and its per-label table has thresholds."""
+    report = evaluation.decision.challenger
+    if evaluation.test.multi_label:
+        return [
+            "<h2>Per label</h2>",
+            png(per_class_figure(report["per_class"])),
+            _per_class_section(report["per_class"], evaluation.thresholds),
+            "<h2>Calibration</h2>",
+            _calibration_note(evaluation, None),
+        ]
+    return [
+        "<h2>Confusion matrix</h2>",
+        png(confusion_figure(report["confusion_matrix"], evaluation.test.labels)),
+        "<h2>Per class</h2>",
+        png(per_class_figure(report["per_class"])),
+        _per_class_section(report["per_class"]),
+        "<h2>Calibration</h2>",
+        _calibration_note(evaluation, report["ece"]),
+        png(reliability_figure(report["calibration"], report["ece"])),
+    ]
+
+
 def render_report(evaluation: "Evaluation") -> str:
     """The whole report as one HTML document."""
     decision = evaluation.decision
     metric = evaluation.config.headline_metric
-    report = decision.challenger
     verdict = "approved" if decision.approved else "rejected"
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -326,14 +380,7 @@ def render_report(evaluation: "Evaluation") -> str:
         _summary_section(evaluation, metric),
         _comparison_section(evaluation),
         _baseline_section(evaluation),
-        "<h2>Confusion matrix</h2>",
-        png(confusion_figure(report["confusion_matrix"], evaluation.test.labels)),
-        "<h2>Per class</h2>",
-        png(per_class_figure(report["per_class"])),
-        _per_class_section(report["per_class"]),
-        "<h2>Calibration</h2>",
-        _calibration_note(evaluation, report["ece"]),
-        png(reliability_figure(report["calibration"], report["ece"])),
+        *_class_sections(evaluation),
         _slice_section(evaluation, metric),
         _mistakes_section(evaluation.mistakes),
         "</body></html>",
