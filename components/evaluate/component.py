@@ -36,6 +36,10 @@ def evaluate_classifier(
 ) -> NamedTuple("Outputs", [("approved", bool), ("reason", str)]):
     """Score a classifier on the test set, report it, and decide if it may replace the champion.
 
+    Single- or multi-label: a multi-label model's predictions are its label sets at its
+    decision thresholds (config.json), scored with subset accuracy, Hamming loss, F1 averages
+    over labels and per-label scores; its baseline is one-vs-rest at probability 0.5.
+
     Args:
         model: the challenger, a model folder written by finetune_classifier.
         test: the test split written by prepare_dataset.
@@ -66,11 +70,12 @@ def evaluate_classifier(
 
     Returns:
         metrics: headline scalars (and the champion comparison) for the KFP UI.
-        classification_metrics: confusion matrix (and ROC curve for two classes).
+        classification_metrics: confusion matrix (and ROC curve for two classes); empty for
+            multi-label models, whose per-label scores are in the report.
         report: HTML report with confusion matrix, per-class, calibration, slice and champion
             pictures and the most confident mistakes.
         predictions: one row per test text: its columns, predicted label, confidence and
-            probabilities.
+            probabilities (multi-label: the predicted label list and whether it is the true set).
         approved: whether the challenger passed every check of the gate.
         reason: one line saying why it was approved or rejected.
     """

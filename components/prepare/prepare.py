@@ -450,7 +450,7 @@ class _Plan:
             self.label = by_name[self.label]
         label_names, self.member = _memberships(names, self.multi_label)
         keep &= self._rare_label_mask(keep, label_names)
-        present = self.member[self.label[keep]].any(0)
+        present = self._label_counts(keep) > 0
         self.labels = [name for name, seen in zip(label_names, present, strict=True) if seen]
         self.member = self.member[:, present]
         self.stratum = self._strata(keep)
@@ -463,11 +463,17 @@ class _Plan:
         self.dropped["near_duplicate_across_splits"] = _drop_leaks(self.assignment, leak_hash)
         self._check_splits_filled()
 
+    def _label_counts(self, keep: np.ndarray) -> np.ndarray:
+        """Kept rows per label (a multi-label row counts for each of its labels), computed per
+        label key so that memory stays a few bytes per row."""
+        keys = np.bincount(self.label[keep], minlength=len(self.member))
+        return keys @ self.member
+
     def _strata(self, keep: np.ndarray) -> np.ndarray:
         """What a row is stratified on: its label, or (multi-label) its set's rarest label."""
         if not self.multi_label:
             return self.label
-        counts = self.member[self.label[keep]].sum(0)
+        counts = self._label_counts(keep)
         # Rarest first, then by name: among a set's labels, the one with the fewest rows.
         rank = np.lexsort((np.arange(len(counts)), counts))
         order = np.empty_like(rank)
@@ -485,7 +491,7 @@ class _Plan:
 
     def _rare_label_mask(self, keep: np.ndarray, names: list[str]) -> np.ndarray:
         """Rows carrying a label with fewer than min_label_count rows (dropped, or an error)."""
-        counts = self.member[self.label[keep]].sum(0)
+        counts = self._label_counts(keep)
         rare = [i for i, c in enumerate(counts) if 0 < c < self.config.min_label_count]
         if rare and self.config.rare_labels == "fail":
             listed = ", ".join(f"{names[i]!r} ({counts[i]} rows)" for i in rare)
@@ -493,7 +499,7 @@ class _Plan:
                 f"labels {listed} have fewer than min_label_count={self.config.min_label_count} "
                 "rows; add examples, lower min_label_count, or set rare_labels=drop"
             )
-        mask = ~self.member[self.label][:, rare].any(1)
+        mask = ~self.member[:, rare].any(1)[self.label]
         self.dropped["rare_label"] = int((keep & ~mask).sum())
         return mask
 
@@ -558,13 +564,13 @@ class _Plan:
 
     def split_facts(self, split: int, name: str, source_uri: str) -> dict[str, Any]:
         rows = self.assignment == split
-        held = self.member[self.label[rows]]
+        held = np.bincount(self.label[rows], minlength=len(self.member))
         facts = {
             "split": name,
             "rows": int(rows.sum()),
             "labels": self.labels,
             "label_counts": {
-                label: int(c) for label, c in zip(self.labels, held.sum(0), strict=True)
+                label: int(c) for label, c in zip(self.labels, held @ self.member, strict=True)
             },
             "source_uri": source_uri,
             "multi_label": self.multi_label,
@@ -572,8 +578,8 @@ class _Plan:
             "label_column": LABEL,
         }
         if self.multi_label:
-            sizes, counts = np.unique(held.sum(1), return_counts=True)
-            facts["labels_per_row"] = {str(s): int(c) for s, c in zip(sizes, counts, strict=True)}
+            sizes = np.bincount(self.member.sum(1), weights=held).astype(int)
+            facts["labels_per_row"] = {str(s): int(c) for s, c in enumerate(sizes) if c}
         return facts
 
 

@@ -59,9 +59,9 @@ def render_report(result: "PrepareResult", config: PrepareConfig) -> str:
         else "at random, stratified by label"
     )
     if result.multi_label:
-        split_how = split_how.replace("majority label", "majority rarest label").replace(
-            "stratified by label", "stratified by each row's rarest label"
-        )
+        split_how = split_how.replace(
+            "by majority label", "by the majority of its rows' rarest labels"
+        ).replace("stratified by label", "stratified by each row's rarest label")
     lines = [
         "# Data report",
         "",

