@@ -66,7 +66,11 @@ class PrepareConfig:
         metadata={"help": "keep only these labels, dropping other rows (empty: all labels)"},
     )
     min_label_count: int = field(
-        default=10, metadata={"help": "labels with fewer rows are handled by rare_labels"}
+        default=10,
+        metadata={
+            "help": "labels with fewer rows are handled by rare_labels (multi-label: the rows "
+            "carrying such a label)"
+        },
     )
     rare_labels: str = field(
         default="drop", metadata={"help": "what to do with labels below min_label_count"}

@@ -13,7 +13,7 @@ _WHY = {
     "unlabeled": "no label (dropped because drop_unlabeled is on)",
     "label_not_allowed": "label not in allowed_labels",
     "duplicate": "same text as an earlier row (after Unicode and whitespace normalisation)",
-    "rare_label": "label has fewer rows than min_label_count",
+    "rare_label": "label (multi-label: one of the row's) has fewer rows than min_label_count",
     "near_duplicate_across_splits": (
         "validation/test text that matches an earlier split's text ignoring case, "
         "punctuation and spaces (would leak)"
