@@ -270,18 +270,16 @@ def batch_predict(
         if first is None:
             raise KfpNlpError(f"{input_uri} has no rows; point at a table with texts to score")
         columns = kept_columns(first.schema, config, input_uri)
-        done = claim_parts(parts_uri, job_identity(input_path, model_dir, config))
         onnx_file = config.onnx_file if config.backend == "onnx" else ""
-        classifier = None
+        classifier = load_classifier(model_dir, config.max_length, onnx_file)
+        check_delimiter(classifier, fmt, config.label_delimiter)
+        done = claim_parts(parts_uri, job_identity(input_path, model_dir, config))
         identity = _identity(model_dir, model_uri) if config.payload_columns else ("", "")
         for index, chunk in enumerate(chunks(_prepend(first, batches), config.chunk_rows)):
             count = index + 1
             if part_name(index) in done:
                 resumed += 1
                 continue
-            if classifier is None:
-                classifier = load_classifier(model_dir, config.max_length, onnx_file)
-                check_delimiter(classifier, fmt, config.label_delimiter)
             result = score_chunk(chunk, classifier, columns, config, identity)
             with uri.atomic_output(uri.join(parts_uri, part_name(index))) as staged:
                 pq.write_table(result, staged, compression="zstd")

@@ -23,6 +23,7 @@ import requests
 from components.batch_predict.config import BatchPredictConfig
 from components.batch_predict.predict import batch_predict
 from components.common.artifacts import MANIFEST_NAME, write_manifest
+from components.common.errors import KfpNlpError
 from components.common.inference import (
     THRESHOLDS_KEY,
     Classifier,
@@ -185,7 +186,25 @@ def test_decision_thresholds_come_from_the_models_config(
     )
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def read_label_sets(output: Path, fmt: str, delimiter: str) -> pd.DataFrame:
+    """The predictions file as a frame with `labels` and `label_probabilities` as lists."""
+    if fmt == "parquet":
+        table = pq.read_table(output)
+        assert table.schema.field("labels").type == pa.list_(pa.string())
+        return table.to_pandas()
+    if fmt == "jsonl":
+        return pd.read_json(output, lines=True)
+    frame = pd.read_csv(output, keep_default_na=False)
+    return frame.assign(
+        labels=[cell.split(delimiter) if cell else [] for cell in frame["labels"]],
+        label_probabilities=[
+            [float(v) for v in cell.split(delimiter)] if cell else []
+            for cell in frame["label_probabilities"]
+        ],
+    )
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
 def test_batch_predict_writes_label_sets(
     small_multi_label_model, held_out, expected, fmt, tmp_path
 ):
@@ -200,21 +219,11 @@ def test_batch_predict_writes_label_sets(
         str(output),
         BatchPredictConfig(chunk_rows=32, label_delimiter=";"),
     )
-    if fmt == "parquet":
-        table = pq.read_table(output)
-        assert table.schema.field("labels").type == pa.list_(pa.string())
-        written = table.column("labels").to_pylist()
-        values = table.column("label_probabilities").to_pylist()
-    else:
-        result = pd.read_csv(output, keep_default_na=False)
-        written = [cell.split(";") if cell else [] for cell in result["labels"]]
-        values = [
-            [float(v) for v in cell.split(";")] if cell else []
-            for cell in result["label_probabilities"]
-        ]
-        assert result["reply_id"].tolist() == list(range(len(held_out)))
-    assert written == sets
-    assert "label" not in (table.column_names if fmt == "parquet" else result.columns)
+    result = read_label_sets(output, fmt, ";")
+    assert list(result.columns) == ["reply_id", "labels", "label_probabilities"]
+    assert result["reply_id"].tolist() == list(range(len(held_out)))
+    assert [list(x) for x in result["labels"]] == sets
+    values = [list(x) for x in result["label_probabilities"]]
     for row, names, got in zip(probs, sets, values, strict=True):
         np.testing.assert_allclose(got, [row[classifier.labels.index(x)] for x in names], atol=1e-4)
 
@@ -248,3 +257,23 @@ def test_onnx_int8_release_qualifies_on_subset_accuracy(small_multi_label_model,
     allowed = ExportConfig().max_int8_accuracy_drop
     choice = choose_backend(metrics["accuracy_fp32"], metrics["accuracy_int8"], allowed)
     assert choice.backend == "onnx", choice.reason
+
+
+def test_a_csv_delimiter_inside_a_label_is_refused_before_anything_is_written(
+    small_multi_label_model, held_out, tmp_path
+):
+    source = tmp_path / "replies.jsonl"
+    write_table(pa.table({"text": held_out[:4]}), source, "jsonl")
+    output = tmp_path / "predictions.csv"
+    with pytest.raises(KfpNlpError) as raised:
+        batch_predict(
+            str(source),
+            str(small_multi_label_model.model_dir),
+            str(output),
+            BatchPredictConfig(label_delimiter="_"),
+        )
+    assert str(raised.value) == (
+        "label 'discount_question' contains the label delimiter '_', so its CSV cells could not "
+        "be split again; pass another --label-delimiter or write Parquet"
+    )
+    assert list(tmp_path.iterdir()) == [source]
