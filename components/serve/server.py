@@ -220,10 +220,9 @@ class TextClassifierModel(Model):
         """V2 metadata beyond KServe's schema: the version, and the labels in the column order
         of the [n, labels] outputs."""
         outputs = self.get_output_types()
-        if self.classifier is not None:
-            for output in outputs:
-                if output["name"] in ("probabilities", "label_indicators"):
-                    output["parameters"] = {"labels": self.classifier.labels}
+        for output in outputs:
+            if output["name"] in ("probabilities", "label_indicators"):
+                output["parameters"] = {"labels": self.classifier.labels}
         return {"versions": [self.version] if self.version else [], "outputs": outputs}
 
     def _tokenize(self, texts: list[str]) -> Tokens:
@@ -320,9 +319,11 @@ class TextClassifierModel(Model):
         return [{"name": TEXT_INPUT, "datatype": "BYTES", "shape": [-1]}]
 
     def get_output_types(self) -> list[dict]:
-        """The V2 outputs: a multi-label model's once its weights are loaded, else the
-        single-label ones."""
-        if self.classifier is not None and self.classifier.multi_label:
+        """The V2 outputs, which depend on whether the model is multi-label: known (and
+        answered) once its weights are loaded."""
+        if self.classifier is None:
+            raise ModelNotReady(self.name, "the model is loading; its outputs are known then")
+        if self.classifier.multi_label:
             return [
                 {"name": "labels", "datatype": "BYTES", "shape": [-1]},
                 {"name": "label_probabilities", "datatype": "BYTES", "shape": [-1]},

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import requests
+from kserve.errors import ModelNotReady
 
 from components.batch_predict.config import BatchPredictConfig
 from components.batch_predict.predict import batch_predict
@@ -33,9 +34,10 @@ from components.common.inference import (
 )
 from components.common.splits import read_split
 from components.common.tables import write_table
-from components.serve.config import ExportConfig
+from components.serve.config import ExportConfig, ServeConfig
 from components.serve.onnx_export import export_onnx
 from components.serve.release import choose_backend
+from components.serve.server import TextClassifierModel
 
 pytestmark = pytest.mark.component
 
@@ -277,3 +279,18 @@ def test_a_csv_delimiter_inside_a_label_is_refused_before_anything_is_written(
         "be split again; pass another --label-delimiter or write Parquet"
     )
     assert list(tmp_path.iterdir()) == [source]
+
+
+def test_outputs_are_described_once_the_model_is_known(small_multi_label_model):
+    model = TextClassifierModel(
+        "replies", ServeConfig(model_dir=str(small_multi_label_model.model_dir))
+    )
+    with pytest.raises(ModelNotReady):
+        model.get_output_types()
+    assert model.load() is True
+    assert [o["name"] for o in model.get_output_types()] == [
+        "labels",
+        "label_probabilities",
+        "label_indicators",
+        "probabilities",
+    ]
