@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import requests
+import tritonclient.http as triton
 from kserve.errors import ModelNotReady
 
 from components.batch_predict.config import BatchPredictConfig
@@ -294,3 +295,19 @@ def test_outputs_are_described_once_the_model_is_known(small_multi_label_model):
         "label_indicators",
         "probabilities",
     ]
+
+
+def test_an_open_inference_protocol_client_decodes_the_label_sets(server, held_out, expected):
+    classifier, _, sets = expected
+    client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+    try:
+        texts = triton.InferInput("text", [len(held_out)], "BYTES")
+        texts.set_data_from_numpy(np.array(held_out, dtype=object))
+        wanted = [triton.InferRequestedOutput(n) for n in ("labels", "label_indicators")]
+        result = client.infer("replies", inputs=[texts], outputs=wanted)
+    finally:
+        client.close()
+    assert [json.loads(row) for row in result.as_numpy("labels")] == sets
+    indicators = result.as_numpy("label_indicators")
+    assert indicators.dtype == bool
+    assert [[classifier.labels[j] for j in np.flatnonzero(r)] for r in indicators] == sets
