@@ -245,6 +245,7 @@ def test_onnx_int8_release_qualifies_on_subset_accuracy(small_multi_label_model,
     assert metrics["test_rows"] == len(split.texts)
     assert metrics["accuracy_fp32"] == pytest.approx(exact, abs=1e-9)
     assert metrics["accuracy_int8"] >= metrics["accuracy_fp32"] - 0.03
+    assert metrics["accuracy_metric"] == "subset_accuracy"
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert manifest["provenance"]["onnx"]["accuracy_metric"] == "subset_accuracy"
     int8 = load_classifier(out, onnx_file="onnx/model_int8.onnx")
@@ -258,8 +259,11 @@ def test_onnx_int8_release_qualifies_on_subset_accuracy(small_multi_label_model,
     assert agree >= 0.9
     # The release rule, at its default allowed drop, serves this model's int8 copy.
     allowed = ExportConfig().max_int8_accuracy_drop
-    choice = choose_backend(metrics["accuracy_fp32"], metrics["accuracy_int8"], allowed)
+    choice = choose_backend(
+        metrics["accuracy_fp32"], metrics["accuracy_int8"], allowed, "subset accuracy"
+    )
     assert choice.backend == "onnx", choice.reason
+    assert choice.reason.startswith("ONNX int8: int8 subset accuracy ")
 
 
 def test_a_csv_delimiter_inside_a_label_is_refused_before_anything_is_written(
