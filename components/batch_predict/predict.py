@@ -228,8 +228,9 @@ def part_name(index: int) -> str:
     return f"part-{index:06d}.parquet"
 
 
-def assemble(parts_uri: str, count: int, output_uri: str, fmt: str, delimiter: str = "|") -> int:
-    """Join the part files, in order, into the output in one atomic write; rows written."""
+def assemble(parts_uri: str, count: int, output_uri: str, fmt: str, delimiter: str) -> int:
+    """Join the part files, in order, into the output in one atomic write; rows written. In
+    CSV, list cells are joined by `delimiter`."""
     rows = 0
     with uri.atomic_output(output_uri) as staged:
         writer = None
