@@ -23,6 +23,7 @@ def batch_predict(
     onnx_file: str = "onnx/model_int8.onnx",
     parts_uri: str = "",
     output_format: str = "auto",
+    label_delimiter: str = "|",
     payload_columns: bool = False,
 ):
     """Score a table of texts with a classifier, in chunks that a retried step resumes.
@@ -44,13 +45,17 @@ def batch_predict(
         parts_uri: Folder or s3:// prefix for chunk files; set an s3:// prefix so a retried
             step resumes where the last attempt stopped. Empty: beside the output.
         output_format: parquet, csv or jsonl; auto: Parquet.
+        label_delimiter: For a multi-label model's CSV output: joins a row's labels, and their
+            probabilities, into one cell (Parquet and JSONL hold lists).
         payload_columns: Write the payload log's columns instead of `label` (timestamp, model,
             version, text_length, token_count, predicted_label, probability, probabilities,
-            text_sha256), so monitor_classifier reads the output like a payload log.
+            text_sha256; predicted_labels and label_probabilities for a multi-label model), so
+            monitor_classifier reads the output like a payload log.
 
     Returns:
-        predictions: The kept input columns plus `label` and `probability`, one row per input
-            row, in input order.
+        predictions: The kept input columns plus `label` and `probability` (a multi-label
+            model: `labels`, every label at or above its decision threshold, possibly none,
+            and `label_probabilities`, theirs), one row per input row, in input order.
     """
     from components.batch_predict.kfp_io import run_component
     from components.common.errors import one_line_errors
@@ -72,5 +77,6 @@ def batch_predict(
             onnx_file=onnx_file,
             parts_uri=parts_uri,
             output_format=output_format,
+            label_delimiter=label_delimiter,
             payload_columns=payload_columns,
         )

@@ -39,11 +39,19 @@ class BatchPredictConfig:
     output_format: str = field(
         default="auto", metadata={"help": "parquet, csv or jsonl; auto: from the output name"}
     )
+    label_delimiter: str = field(
+        default="|",
+        metadata={
+            "help": "multi-label models, CSV output: joins a row's labels and their "
+            "probabilities into one cell"
+        },
+    )
     payload_columns: bool = field(
         default=False,
         metadata={
             "help": "write the payload log's columns (timestamp, model, version, text_length, "
-            "token_count, predicted_label, probability, probabilities, text_sha256) so "
+            "token_count, predicted_label and probability, or for a multi-label model "
+            "predicted_labels and label_probabilities, probabilities, text_sha256) so "
             "monitor_classifier reads the output as it reads a payload log"
         },
     )
@@ -56,6 +64,10 @@ class BatchPredictConfig:
         require(
             self.precision in ("auto", "fp32", "bf16"),
             f"unknown precision {self.precision!r}; use auto, fp32 or bf16",
+        )
+        require(
+            bool(self.label_delimiter),
+            'label_delimiter is empty; pass the character that joins labels in CSV, e.g. "|"',
         )
         require(self.backend in BACKENDS, f"unknown backend {self.backend!r}; use pytorch or onnx")
         require(

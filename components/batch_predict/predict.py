@@ -10,6 +10,10 @@ it belongs to. A run that stops part way is resumed by running it again: finishe
 read past without being scored. Once every chunk is done, the parts are assembled into the
 output in one atomic write and removed. Memory holds one chunk at a time, whatever the size of
 the table.
+
+A single-label model adds `label` and `probability`. A multi-label model adds `labels` (every
+label at or above its decision threshold, possibly none) and `label_probabilities` (theirs, in
+the same order): lists in Parquet and JSONL, cells joined by `label_delimiter` in CSV.
 """
 
 import hashlib
@@ -22,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -29,12 +34,22 @@ from components.batch_predict.config import OUTPUT_FORMATS, BatchPredictConfig
 from components.common import uri
 from components.common.artifacts import MANIFEST_NAME, local_model_dir, sha256_file
 from components.common.errors import KfpNlpError
-from components.common.inference import Classifier, load_classifier, score_tokens, tokenize
+from components.common.inference import (
+    Classifier,
+    label_sets,
+    load_classifier,
+    score_tokens,
+    tokenize,
+)
 from components.common.tables import iter_batches
-from components.serve.payload_log import payload_columns
+from components.serve.payload_log import chosen_probabilities, payload_columns
 
 LABEL_COLUMN = "label"
 PROBABILITY_COLUMN = "probability"
+LABELS_COLUMN = "labels"
+LABEL_PROBABILITIES_COLUMN = "label_probabilities"
+# The columns a prediction adds (single-label: the first two; multi-label: the last two).
+PREDICTED_COLUMNS = (LABEL_COLUMN, PROBABILITY_COLUMN, LABELS_COLUMN, LABEL_PROBABILITIES_COLUMN)
 JOB_FILE = "job.json"
 log = logging.getLogger(__name__)
 
@@ -81,9 +96,9 @@ def kept_columns(schema: pa.Schema, config: BatchPredictConfig, name: str) -> li
             "pass --text-column with the column that holds the texts"
         )
     if not config.id_columns:
-        skip = {config.text_column, LABEL_COLUMN, PROBABILITY_COLUMN}
+        skip = {config.text_column, *PREDICTED_COLUMNS}
         return [c for c in schema.names if c not in skip]
-    clashing = [c for c in config.id_columns if c in (LABEL_COLUMN, PROBABILITY_COLUMN)]
+    clashing = [c for c in config.id_columns if c in PREDICTED_COLUMNS]
     if clashing:
         raise KfpNlpError(
             f"id column {clashing[0]!r} would clash with the predicted column of that name; "
@@ -104,7 +119,7 @@ def _with_payload_columns(
     scores: np.ndarray,
     counts: list[int],
     identity: tuple[str, str],
-    labels: list[str],
+    classifier: Classifier,
 ) -> pa.Table:
     """The kept columns plus the payload log's (components.serve.payload_log), as the server
     writes them for a text it scored now with this model."""
@@ -114,7 +129,7 @@ def _with_payload_columns(
         "timestamp": pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC")),
         "model": pa.array([model] * n, pa.string()),
         "version": pa.array([version] * n, pa.string()),
-        **payload_columns(texts, scores, labels, counts, "hash", True),
+        **payload_columns(texts, scores, classifier, counts, "hash", True),
     }
     for name, values in columns.items():
         if name in table.column_names:
@@ -130,7 +145,7 @@ def score_chunk(
     config: BatchPredictConfig,
     identity: tuple[str, str] = ("", ""),
 ) -> pa.Table:
-    """The kept columns of a chunk plus the predicted label and its probability; with
+    """The kept columns of a chunk plus the predicted label(s) and probabilities; with
     `config.payload_columns`, the payload log's columns instead (`identity`: model, version)."""
     texts = [t or "" for t in table.column(config.text_column).to_pylist()]
     tokens = tokenize(classifier, texts)
@@ -138,14 +153,40 @@ def score_chunk(
     if config.payload_columns:
         counts = [len(ids) for ids in tokens["input_ids"]]
         return _with_payload_columns(
-            table.select(columns), texts, scores, counts, identity, classifier.labels
+            table.select(columns), texts, scores, counts, identity, classifier
         )
-    best = scores.argmax(axis=1)
-    labels = np.asarray(classifier.labels, dtype=object)[best]
+    chosen = label_sets(classifier, scores)
+    picked = chosen_probabilities(classifier, scores, chosen)
     out = table.select(columns)
-    out = out.append_column(LABEL_COLUMN, pa.array(labels.tolist(), pa.string()))
-    probability = scores[np.arange(len(best)), best]
-    return out.append_column(PROBABILITY_COLUMN, pa.array(probability, pa.float32()))
+    if classifier.multi_label:
+        out = out.append_column(LABELS_COLUMN, pa.array(chosen, pa.list_(pa.string())))
+        return out.append_column(
+            LABEL_PROBABILITIES_COLUMN, pa.array(picked, pa.list_(pa.float32()))
+        )
+    out = out.append_column(LABEL_COLUMN, pa.array([n[0] for n in chosen], pa.string()))
+    return out.append_column(PROBABILITY_COLUMN, pa.array([p[0] for p in picked], pa.float32()))
+
+
+def joined_lists(table: pa.Table, delimiter: str) -> pa.Table:
+    """`table` with every list column as one string per row, its items joined by `delimiter`
+    (CSV has no lists); an empty list becomes an empty cell."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_list(field.type):
+            items = pc.cast(table.column(i), pa.list_(pa.string()))
+            table = table.set_column(i, field.name, pc.binary_join(items, delimiter))
+    return table
+
+
+def check_delimiter(classifier: Classifier, fmt: str, delimiter: str) -> None:
+    """A multi-label model's labels must not contain the CSV label delimiter."""
+    if fmt != "csv" or not classifier.multi_label:
+        return
+    clashing = [label for label in classifier.labels if delimiter in label]
+    if clashing:
+        raise KfpNlpError(
+            f"label {clashing[0]!r} contains the label delimiter {delimiter!r}, so its CSV "
+            "cells could not be split again; pass another --label-delimiter or write Parquet"
+        )
 
 
 def job_identity(input_path: Path, model_dir: Path, config: BatchPredictConfig) -> dict:
@@ -187,8 +228,9 @@ def part_name(index: int) -> str:
     return f"part-{index:06d}.parquet"
 
 
-def assemble(parts_uri: str, count: int, output_uri: str, fmt: str) -> int:
-    """Join the part files, in order, into the output in one atomic write; rows written."""
+def assemble(parts_uri: str, count: int, output_uri: str, fmt: str, delimiter: str) -> int:
+    """Join the part files, in order, into the output in one atomic write; rows written. In
+    CSV, list cells are joined by `delimiter`."""
     rows = 0
     with uri.atomic_output(output_uri) as staged:
         writer = None
@@ -196,6 +238,8 @@ def assemble(parts_uri: str, count: int, output_uri: str, fmt: str) -> int:
             with uri.local_copy(uri.join(parts_uri, part_name(index))) as path:
                 table = pq.read_table(path)
             rows += table.num_rows
+            if fmt == "csv":
+                table = joined_lists(table, delimiter)
             if fmt == "jsonl":
                 with staged.open("a", encoding="utf-8") as sink:
                     table.to_pandas().to_json(sink, orient="records", lines=True, force_ascii=False)
@@ -227,17 +271,16 @@ def batch_predict(
         if first is None:
             raise KfpNlpError(f"{input_uri} has no rows; point at a table with texts to score")
         columns = kept_columns(first.schema, config, input_uri)
-        done = claim_parts(parts_uri, job_identity(input_path, model_dir, config))
         onnx_file = config.onnx_file if config.backend == "onnx" else ""
-        classifier = None
+        classifier = load_classifier(model_dir, config.max_length, onnx_file)
+        check_delimiter(classifier, fmt, config.label_delimiter)
+        done = claim_parts(parts_uri, job_identity(input_path, model_dir, config))
         identity = _identity(model_dir, model_uri) if config.payload_columns else ("", "")
         for index, chunk in enumerate(chunks(_prepend(first, batches), config.chunk_rows)):
             count = index + 1
             if part_name(index) in done:
                 resumed += 1
                 continue
-            if classifier is None:
-                classifier = load_classifier(model_dir, config.max_length, onnx_file)
             result = score_chunk(chunk, classifier, columns, config, identity)
             with uri.atomic_output(uri.join(parts_uri, part_name(index))) as staged:
                 pq.write_table(result, staged, compression="zstd")
@@ -245,7 +288,7 @@ def batch_predict(
             log.info("chunk %d: %d rows scored", index, chunk.num_rows)
     if count == 0:
         raise KfpNlpError(f"{input_uri} has no rows; point at a table with texts to score")
-    rows = assemble(parts_uri, count, output_uri, fmt)
+    rows = assemble(parts_uri, count, output_uri, fmt, config.label_delimiter)
     uri.delete_tree(parts_uri)
     return Summary(rows, count, scored, resumed, output_uri)
 

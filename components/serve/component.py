@@ -33,7 +33,8 @@ def export_onnx(
     Returns:
         onnx_model: The same Model plus onnx/model.onnx and onnx/model_int8.onnx, its manifest
             recording both accuracies; serve it with backend onnx.
-        metrics: accuracy_fp32 and accuracy_int8 on the test split.
+        metrics: accuracy_fp32 and accuracy_int8 on the test split (subset accuracy, the
+            share of texts whose whole label set is right, for a multi-label model).
         backend: onnx or pytorch, for deploy_inference_service's backend.
         reason: Why that backend, with both accuracies.
     """

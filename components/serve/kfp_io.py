@@ -15,9 +15,13 @@ def run_export(
     config = ExportConfig(**settings)
     results = export_onnx(model.path, Path(onnx_model.path), test.path, config)
     for name, value in results.items():
-        metrics.log_metric(name, value)
+        if name != "accuracy_metric":
+            metrics.log_metric(name, value)
     choice = choose_backend(
-        results.get("accuracy_fp32"), results.get("accuracy_int8"), config.max_int8_accuracy_drop
+        results.get("accuracy_fp32"),
+        results.get("accuracy_int8"),
+        config.max_int8_accuracy_drop,
+        results.get("accuracy_metric", "accuracy").replace("_", " "),
     )
     onnx_model.metadata.update({**results, "backend": choice.backend, "reason": choice.reason})
     return choice

@@ -5,7 +5,9 @@
 One row per scored text: `timestamp` (UTC), `model`, `version` (the content hash the registry
 names versions by), `protocol` (v1, v2), `request_id`, `text_length` (characters),
 `token_count` (tokens the model saw, after truncation), `predicted_label`, `probability` (its
-calibrated probability), `probabilities` (all of them, in label order, when configured), and
+calibrated probability) or, for a multi-label model, `predicted_labels` (the label set, possibly
+empty) and `label_probabilities` (theirs, in the same order), `probabilities` (all of them, in
+label order, when configured), and
 either `text` or only `text_sha256` (the default: a log of hashes still supports drift checks
 on lengths, tokens, labels and confidences, and holds no customer text; log the text itself only
 where keeping it is allowed, as embedding drift needs it).
@@ -35,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from components.common.inference import Classifier, tokenize
+from components.common.inference import Classifier, label_sets, tokenize
 from components.common.uri import is_s3, join, local_path, upload_file
 
 TEXT_MODES = ("hash", "text")
@@ -53,22 +55,38 @@ class _Scored:
     classifier: Classifier
 
 
+def chosen_probabilities(
+    classifier: Classifier, scores: np.ndarray, chosen: list[list[str]]
+) -> list[list[float]]:
+    """The probability of each label in `chosen` (label_sets' answer for `scores`), in order."""
+    index = {label: i for i, label in enumerate(classifier.labels)}
+    return [
+        [float(row[index[name]]) for name in names]
+        for row, names in zip(scores, chosen, strict=True)
+    ]
+
+
 def payload_columns(
     texts: list[str],
     scores: np.ndarray,
-    labels: list[str],
+    classifier: Classifier,
     token_counts: list[int],
     text_mode: str,
     probabilities: bool,
 ) -> dict[str, pa.Array]:
     """The per-text columns a payload log and batch_predict's output share."""
-    best = scores.argmax(axis=1)
+    chosen = label_sets(classifier, scores)
+    picked = chosen_probabilities(classifier, scores, chosen)
     columns = {
         "text_length": pa.array([len(t) for t in texts], pa.int32()),
         "token_count": pa.array(token_counts, pa.int32()),
-        "predicted_label": pa.array([labels[i] for i in best], pa.string()),
-        "probability": pa.array(scores[np.arange(len(best)), best], pa.float32()),
     }
+    if classifier.multi_label:
+        columns["predicted_labels"] = pa.array(chosen, pa.list_(pa.string()))
+        columns["label_probabilities"] = pa.array(picked, pa.list_(pa.float32()))
+    else:
+        columns["predicted_label"] = pa.array([names[0] for names in chosen], pa.string())
+        columns["probability"] = pa.array([p[0] for p in picked], pa.float32())
     if probabilities:
         columns["probabilities"] = pa.array(list(scores.astype(np.float32)), pa.list_(pa.float32()))
     if text_mode == "text":
@@ -199,7 +217,7 @@ class PayloadLogger:
                 **payload_columns(
                     scored.texts,
                     scored.scores,
-                    scored.classifier.labels,
+                    scored.classifier,
                     counts,
                     self.text_mode,
                     self.probabilities,

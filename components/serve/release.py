@@ -15,21 +15,24 @@ class BackendChoice:
 
 
 def choose_backend(
-    accuracy_fp32: float | None, accuracy_int8: float | None, max_accuracy_drop: float = 0.01
+    accuracy_fp32: float | None,
+    accuracy_int8: float | None,
+    max_accuracy_drop: float = 0.01,
+    metric: str = "accuracy",
 ) -> BackendChoice:
     """ONNX int8 when its test accuracy is at most `max_accuracy_drop` below fp32's.
 
-    Accuracies are fractions (0.01 is one point). Without both measurements (no test split,
-    or a multi-label model) the release keeps PyTorch.
+    Accuracies are fractions (0.01 is one point); for a multi-label model they are subset
+    accuracies (components.serve.onnx_export), and `metric` names them in the reason. Without
+    both measurements (no test split) the release keeps PyTorch.
     """
     if accuracy_fp32 is None or accuracy_int8 is None:
         return BackendChoice(
             BACKEND_PYTORCH,
-            "PyTorch: the int8 model's accuracy was not measured (it needs a single-label test "
-            "split)",
+            "PyTorch: the int8 model's accuracy was not measured (it needs a test split)",
         )
     drop = accuracy_fp32 - accuracy_int8
-    facts = f"int8 accuracy {accuracy_int8:.4f}, fp32 {accuracy_fp32:.4f}"
+    facts = f"int8 {metric} {accuracy_int8:.4f}, fp32 {accuracy_fp32:.4f}"
     if drop <= max_accuracy_drop + 1e-12:
         return BackendChoice(
             BACKEND_ONNX,

@@ -5,10 +5,17 @@
 V1:  POST /v1/models/<name>:predict  {"instances": ["text", {"text": "..."}],
                                       "parameters": {"return_probabilities": true}}
      -> {"predictions": [{"label": ..., "probability": ..., "probabilities": {label: p}}]}
+        multi-label: {"labels": [...], "label_probabilities": [...], "probabilities": {...}}
 V2:  POST /v2/models/<name>/infer    {"inputs": [{"name": "text", "datatype": "BYTES",
                                                   "shape": [n], "data": ["..."]}]}
      -> outputs `label` (BYTES), `probability` (FP32) and, when asked for, `probabilities`
         (FP32, [n, labels]); GET /v2/models/<name> lists the labels in that order.
+        multi-label: `labels` and `label_probabilities` (BYTES, [n], each a JSON list),
+        `label_indicators` (BOOL, [n, labels]) and, when asked for, `probabilities`.
+
+A multi-label model predicts every label whose probability is at or above its decision
+threshold (config.json's `decision_thresholds`), possibly none; every stage turns probabilities
+into labels with `components.common.inference.label_sets`.
 
 The name defaults to the registered model's name, the manifest hashes are checked before
 anything is served, the weights load in the background (the model is ready only once they
@@ -40,6 +47,7 @@ from components.common.errors import KfpNlpError
 from components.common.inference import (
     Classifier,
     Tokens,
+    label_sets,
     load_classifier,
     score_tokens,
     tokenize,
@@ -47,7 +55,7 @@ from components.common.inference import (
 from components.serve.config import ServeConfig
 from components.serve.http import listen, serve_model
 from components.serve.metrics import ServerMetrics
-from components.serve.payload_log import PayloadLogger
+from components.serve.payload_log import PayloadLogger, chosen_probabilities
 from components.serve.scheduler import BatchScheduler
 
 PROBABILITIES_PARAMETER = "return_probabilities"
@@ -209,12 +217,12 @@ class TextClassifierModel(Model):
         self.scheduler.drain()
 
     def metadata_extras(self) -> dict[str, Any]:
-        """V2 metadata beyond KServe's schema: the version, and the labels in score order."""
+        """V2 metadata beyond KServe's schema: the version, and the labels in the column order
+        of the [n, labels] outputs."""
         outputs = self.get_output_types()
-        if self.classifier is not None:
-            for output in outputs:
-                if output["name"] == "probabilities":
-                    output["parameters"] = {"labels": self.classifier.labels}
+        for output in outputs:
+            if output["name"] in ("probabilities", "label_indicators"):
+                output["parameters"] = {"labels": self.classifier.labels}
         return {"versions": [self.version] if self.version else [], "outputs": outputs}
 
     def _tokenize(self, texts: list[str]) -> Tokens:
@@ -252,34 +260,55 @@ class TextClassifierModel(Model):
         scores = await self.scheduler.submit(request.texts, self.config.request_timeout_s)
         if self.payload_log:
             self.payload_log.record("v2" if is_v2 else "v1", request.texts, scores, self.classifier)
-        best = scores.argmax(axis=1)
-        labels = [self.classifier.labels[i] for i in best]
-        chosen = scores[np.arange(len(best)), best]
+        chosen = label_sets(self.classifier, scores)
         if is_v2:
-            return self._v2_response(payload, request, scores, labels, chosen)
+            return self._v2_response(payload, request, scores, chosen)
+        return {"predictions": self._v1_predictions(request, scores, chosen)}
+
+    def _v1_predictions(
+        self, request: Request, scores: np.ndarray, chosen: list[list[str]]
+    ) -> list[dict[str, Any]]:
+        labels = self.classifier.labels
         predictions = []
-        for row, label, probability in zip(scores, labels, chosen, strict=True):
-            prediction = {"label": label, "probability": float(probability)}
+        picked_rows = chosen_probabilities(self.classifier, scores, chosen)
+        for row, names, picked in zip(scores, chosen, picked_rows, strict=True):
+            if self.classifier.multi_label:
+                prediction = {"labels": names, "label_probabilities": picked}
+            else:
+                prediction = {"label": names[0], "probability": picked[0]}
             if request.probabilities:
-                prediction["probabilities"] = dict(
-                    zip(self.classifier.labels, row.tolist(), strict=True)
-                )
+                prediction["probabilities"] = dict(zip(labels, row.tolist(), strict=True))
             predictions.append(prediction)
-        return {"predictions": predictions}
+        return predictions
 
     def _v2_response(
         self,
         payload: InferRequest,
         request: Request,
         scores: np.ndarray,
-        labels: list[str],
-        chosen: np.ndarray,
+        chosen: list[list[str]],
     ) -> InferResponse:
-        n = len(labels)
-        outputs = [
-            InferOutput("label", [n], "BYTES", labels),
-            InferOutput("probability", [n], "FP32", chosen.tolist()),
-        ]
+        n = len(chosen)
+        picked = chosen_probabilities(self.classifier, scores, chosen)
+        if self.classifier.multi_label:
+            index = {label: i for i, label in enumerate(self.classifier.labels)}
+            # A V2 tensor cannot be ragged: each row's label set travels as one JSON string,
+            # and as a fixed [n, labels] indicator matrix for clients that want a tensor.
+            indicators = np.zeros(scores.shape, dtype=bool)
+            for row, names in enumerate(chosen):
+                indicators[row, [index[name] for name in names]] = True
+            outputs = [
+                InferOutput("labels", [n], "BYTES", [json.dumps(names) for names in chosen]),
+                InferOutput("label_probabilities", [n], "BYTES", [json.dumps(p) for p in picked]),
+                InferOutput(
+                    "label_indicators", list(scores.shape), "BOOL", indicators.ravel().tolist()
+                ),
+            ]
+        else:
+            outputs = [
+                InferOutput("label", [n], "BYTES", [names[0] for names in chosen]),
+                InferOutput("probability", [n], "FP32", [p[0] for p in picked]),
+            ]
         if request.probabilities:
             outputs.append(
                 InferOutput("probabilities", list(scores.shape), "FP32", scores.ravel().tolist())
@@ -290,6 +319,17 @@ class TextClassifierModel(Model):
         return [{"name": TEXT_INPUT, "datatype": "BYTES", "shape": [-1]}]
 
     def get_output_types(self) -> list[dict]:
+        """The V2 outputs, which depend on whether the model is multi-label: known (and
+        answered) once its weights are loaded."""
+        if self.classifier is None:
+            raise ModelNotReady(self.name, "the model is loading; its outputs are known then")
+        if self.classifier.multi_label:
+            return [
+                {"name": "labels", "datatype": "BYTES", "shape": [-1]},
+                {"name": "label_probabilities", "datatype": "BYTES", "shape": [-1]},
+                {"name": "label_indicators", "datatype": "BOOL", "shape": [-1, -1]},
+                {"name": "probabilities", "datatype": "FP32", "shape": [-1, -1]},
+            ]
         return [
             {"name": "label", "datatype": "BYTES", "shape": [-1]},
             {"name": "probability", "datatype": "FP32", "shape": [-1]},

@@ -1,8 +1,9 @@
-"""Fixtures for the serving stage: a small real trained classifier, and running model servers.
+"""Fixtures for the serving stage: small real trained classifiers, and running model servers.
 
-The model is the real MiniLM with a fresh head for the seven sample intents, trained briefly on
-sample replies (benchmarks.small_classifier), saved as a Model artifact with its manifest. It is
-built once per session (the `small_model` fixture in tests/component/conftest.py).
+The models are the real MiniLM with a fresh head for the seven sample intents, trained briefly
+on sample replies (benchmarks.small_classifier), saved as Model artifacts with their manifests.
+They are built once per session (the `small_model` and `small_multi_label_model` fixtures in
+tests/component/conftest.py).
 """
 
 import os
