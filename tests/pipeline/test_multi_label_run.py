@@ -3,9 +3,13 @@
 The table is built from the sample data: single-intent replies, and replies made of two
 replies of different intents labelled with both ("complaint|discount_question"). The run goes
 through the real kfp.local runner: prepare, fine-tune (tiny settings), evaluate, register and
-release; the test then reads what a user sees and scores the registered model on this host.
+release; the test then reads what a user sees, scores the registered model on this host, and
+starts the model server with the arguments of the InferenceService the release rendered, on the
+registered version, and asks it over HTTP. Not exercised: KServe's storage initializer copying
+the version to /mnt/models (the test passes the registry folder itself).
 """
 
+import argparse
 import json
 import subprocess
 import sys
@@ -14,11 +18,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import requests
+import yaml
 
 from components.common.artifacts import dataset_metadata
+from components.common.config import add_arguments, from_arguments
 from components.common.inference import THRESHOLDS_KEY, label_sets, load_classifier, predict_proba
+from components.deploy.render import MODEL_MOUNT
 from components.registry.registry import version_uri
 from components.sample_data import generate
+from components.serve.config import ServeConfig
+from tests.component.serving.conftest import RunningServer
 
 pytestmark = pytest.mark.pipeline
 
@@ -94,3 +104,44 @@ def test_a_multi_label_table_trains_evaluates_and_registers_a_label_set_model(tm
     predicted = label_sets(classifier, predict_proba(classifier, texts))
     assert len(predicted) == 60 and all(set(row) <= set(labels) for row in predicted)
     assert any(len(row) >= 2 for row in predicted), predicted
+
+    # The released InferenceService's server, on the registered version, answers label sets.
+    manifest = yaml.safe_load(Path(summary["manifest"]).read_text())
+    (container,) = manifest["spec"]["predictor"]["containers"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["STORAGE_URI"].rstrip("/") == str(model_dir).rstrip("/")
+    args = [str(model_dir) if arg == MODEL_MOUNT else arg for arg in container["args"]]
+    args[args.index("--host") + 1] = "127.0.0.1"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, ServeConfig)
+    served = from_arguments(ServeConfig, parser.parse_args(args))
+    onnx_file = served.onnx_file if served.backend == "onnx" else ""
+    same_backend = load_classifier(model_dir, served.max_length, onnx_file)
+    # One text at a time on both sides: int8 ONNX quantizes activations per batch, so only the
+    # same batches give the same numbers.
+    host = np.vstack([predict_proba(same_backend, [t], precision=served.precision) for t in texts])
+    # The server gets the rendered args; only the model folder and a free port are its own.
+    port = args.index("--port")
+    rendered = args[2:port] + args[port + 2 :]
+    server = RunningServer(
+        model_dir, served.model_name, tmp_path / "server.log", *rendered, pass_name=False
+    )
+    try:
+        server.wait_ready()
+        answers = [
+            requests.post(
+                f"{server.url}/v1/models/{served.model_name}:predict",
+                json={"instances": [text], "parameters": {"return_probabilities": True}},
+                timeout=60,
+            )
+            for text in texts
+        ]
+    finally:
+        server.stop()
+    assert [answer.status_code for answer in answers] == [200] * len(texts), answers[0].text
+    answered = [answer.json()["predictions"][0] for answer in answers]
+    sets = [prediction["labels"] for prediction in answered]
+    assert sets == label_sets(same_backend, host)
+    assert any(len(row) >= 2 for row in sets), sets
+    served_probs = np.array([[row["probabilities"][label] for label in labels] for row in answered])
+    np.testing.assert_allclose(served_probs, host, atol=1e-4)
