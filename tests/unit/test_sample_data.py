@@ -19,7 +19,7 @@ def table() -> pd.DataFrame:
 
 def test_same_rows_and_seed_give_the_same_table(table):
     pd.testing.assert_frame_equal(generate(6000, seed=7), table)
-    assert not generate(6000, seed=8).reply_text.equals(table.reply_text)
+    assert not generate(500, seed=8).reply_text.equals(generate(500, seed=7).reply_text)
 
 
 def test_the_stated_share_of_labels_is_wrong(table, monkeypatch):
