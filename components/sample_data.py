@@ -19,7 +19,7 @@ intents. It is built to be about as hard as a real reply stream, not as easy as 
 - Label noise: 8% of the labels are wrong (`NOISE_RATE`), replaced by another intent, in two
   of three cases a confusable one. The noise is in every split, test included, so it caps what
   any model can score: predicting every reply's intended label scores a test macro-F1 of about
-  0.89 to 0.93 on the demo's split (it varies with the seed).
+  0.89 on the demo's split (0.89 to 0.92 with other seeds).
 - About 3% of the replies are in Spanish, French or German.
 - The mess of real exports: exact and near duplicates ("STOP", "stop", "STOP!!" again and
   again), empty and whitespace-only replies, texting abbreviations ("pls", "ur"), odd spacing,
