@@ -22,10 +22,11 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module")
 def replies(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The sample replies with text and label, split 60/40 (train, test)."""
-    path = write_sample(str(tmp_path_factory.mktemp("sample") / "replies.csv"), rows=300)
+    path = write_sample(str(tmp_path_factory.mktemp("sample") / "replies.csv"), rows=1000)
     frame = pd.read_csv(path)[["reply_text", "intent"]].dropna()
     frame = frame.rename(columns={"reply_text": "text", "intent": "label"})
-    return frame.iloc[:180].reset_index(drop=True), frame.iloc[180:].reset_index(drop=True)
+    cut = int(len(frame) * 0.6)
+    return frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True)
 
 
 def _examples(test: pd.DataFrame, labels: list[str]) -> Examples:

@@ -194,7 +194,7 @@ def test_filters_allowed_rare_and_max_rows(sample_csv: Path, tmp_path: Path):
     assert result.rows_read == 3000
     assert result.labels == ["complaint", "positive", "unsubscribe"]
     assert result.dropped["label_not_allowed"] > 0
-    rare = PrepareConfig(**SAMPLE, min_label_count=400)
+    rare = PrepareConfig(**SAMPLE, min_label_count=500)
     result = prepare_dataset(str(sample_csv), outputs_in(tmp_path / "rare"), rare)
     assert "other" not in result.labels and result.dropped["rare_label"] > 0
 
