@@ -16,7 +16,7 @@ def finetune_classifier(
     base_model_artifact: Input[Model] = None,
     base_model: str = "",
     base_model_fingerprint: str = "",
-    epochs: int = 5,
+    epochs: int = 3,
     learning_rate: float = 2e-4,
     batch_size: int = 32,
     max_length: int = 128,

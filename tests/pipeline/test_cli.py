@@ -229,7 +229,7 @@ def test_help_lists_the_chosen_pipelines_parameters(command: str, tmp_path: Path
     assert done.returncode == 0
     assert "parameters of text_classifier_training" in done.stdout
     assert "data_uri (text, required)" in done.stdout
-    assert "epochs (integer, default 5)" in done.stdout
+    assert "epochs (integer, default 3)" in done.stdout
     assert 'slice_columns (text, default "text_length")' in done.stdout
     assert "Field separator of a CSV source" in done.stdout
 
