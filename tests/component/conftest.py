@@ -1,4 +1,5 @@
-"""Fixtures shared by the component tests of serving and monitoring."""
+"""Fixtures shared by the component tests of serving, batch scoring, evaluation and monitoring:
+the one trained-model builder (benchmarks.small_classifier), run once per session."""
 
 import pytest
 
@@ -7,14 +8,13 @@ from benchmarks.small_classifier import SmallClassifier, train
 
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory: pytest.TempPathFactory) -> SmallClassifier:
-    """A trained intent classifier (Model artifact folder) and its held-out test split."""
-    return train(tmp_path_factory.mktemp("small-classifier"), rows=1000, steps=300)
+    """A fine-tuned, calibrated intent classifier (Model artifact folder) and its held-out test
+    split."""
+    return train(tmp_path_factory.mktemp("small-classifier"))
 
 
 @pytest.fixture(scope="session")
 def small_multi_label_model(tmp_path_factory: pytest.TempPathFactory) -> SmallClassifier:
-    """A trained multi-label intent classifier (decision threshold 0.5 for every label) and its
-    held-out multi-label test split, about a third of its rows carrying two intents."""
-    return train(
-        tmp_path_factory.mktemp("small-multi-label"), rows=1000, steps=300, multi_label=True
-    )
+    """A fine-tuned multi-label intent classifier (decision thresholds tuned on validation) and
+    its held-out test split, from the sample's multi-label variant."""
+    return train(tmp_path_factory.mktemp("small-multi-label"), multi_label=True)

@@ -123,7 +123,5 @@ def test_label_free_estimate_is_near_the_real_macro_f1_on_a_shifted_window(split
     reference, rest = split
     window = _shifted("a class grows from 5% to 40%", rest, classifier)
     estimate = compare(reference, window, classifier.labels, MonitorConfig()).estimate
-    # Within 0.1 of the truth for this briefly trained model (macro-F1 near 0.5 on the noisy
-    # sample replies); less certain models give a less exact estimate.
-    assert abs(estimate["estimate_error"]) <= 0.1, estimate
-    assert estimate["expected_macro_f1_low"] <= estimate["macro_f1"] + 0.1
+    assert abs(estimate["estimate_error"]) <= 0.08, estimate
+    assert estimate["expected_macro_f1_low"] <= estimate["macro_f1"] + 0.08

@@ -57,7 +57,8 @@ def server(registered, start_server):
 
 
 def reference(model_dir, texts: list[str]) -> tuple[list[str], np.ndarray]:
-    """Labels and probabilities from plain transformers, one text at a time, fp32."""
+    """Labels and probabilities from plain transformers, one text at a time, fp32, at the
+    temperature the model's config.json records (the documented calibration)."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
     model.eval()
@@ -65,7 +66,8 @@ def reference(model_dir, texts: list[str]) -> tuple[list[str], np.ndarray]:
     with torch.inference_mode():
         for text in texts:
             logits = model(**tokenizer(text, return_tensors="pt")).logits
-            rows.append(torch.softmax(logits, -1)[0].numpy())
+            temperature = getattr(model.config, "calibration_temperature", 1.0)
+            rows.append(torch.softmax(logits / temperature, -1)[0].numpy())
     probs = np.stack(rows)
     return [model.config.id2label[i] for i in probs.argmax(1)], probs
 

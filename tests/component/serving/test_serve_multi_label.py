@@ -98,7 +98,8 @@ def test_v1_answers_every_label_at_or_above_its_threshold(server, held_out, expe
     for prediction, row in zip(predictions, probs, strict=True):
         chosen = [row[classifier.labels.index(name)] for name in prediction["labels"]]
         np.testing.assert_allclose(prediction["label_probabilities"], chosen, atol=1e-4)
-        assert all(p >= 0.5 for p in prediction["label_probabilities"])
+        floors = [classifier.thresholds[classifier.labels.index(n)] for n in prediction["labels"]]
+        assert all(p >= t for p, t in zip(prediction["label_probabilities"], floors, strict=True))
         served = [prediction["probabilities"][name] for name in classifier.labels]
         np.testing.assert_allclose(served, row, atol=1e-4)
     short = server.v1({"instances": held_out[:1]}).json()["predictions"][0]
@@ -143,7 +144,7 @@ def test_v2_decodes_to_the_same_label_sets_without_ragged_tensors(server, held_o
 
 
 def test_the_payload_log_records_the_label_set(server, payload_root, held_out, expected):
-    _, _, sets = expected
+    classifier, _, sets = expected
     texts = held_out[:20]
     assert server.v1({"instances": texts}).status_code == 200
     wanted = {
@@ -160,8 +161,8 @@ def test_the_payload_log_records_the_label_set(server, payload_root, held_out, e
         row = logged[digest]
         assert "predicted_label" not in row
         assert row["predicted_labels"] == chosen
-        assert len(row["label_probabilities"]) == len(chosen)
-        assert all(p >= 0.5 for p in row["label_probabilities"])
+        floors = [classifier.thresholds[classifier.labels.index(n)] for n in chosen]
+        assert all(p >= t for p, t in zip(row["label_probabilities"], floors, strict=True))
 
 
 def test_decision_thresholds_come_from_the_models_config(
