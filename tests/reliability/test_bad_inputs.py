@@ -37,7 +37,9 @@ class Files:
         self.a_file = self._text("a-file", "not a folder")
         self.unlabelled = folder / "unlabelled.csv"
         frame = pd.read_csv(small_csv)
-        frame.loc[frame.index[:3], "intent"] = ""
+        # Three rows with a text and no label (rows without text are dropped before labels).
+        texted = frame.index[frame["reply_text"].fillna("").str.strip() != ""]
+        frame.loc[texted[:3], "intent"] = ""
         frame.to_csv(self.unlabelled, index=False)
         self.nan_labels = self._parquet("nan.parquet", [1.0, math.nan, 0.0, 1.0] * 5)
         self.good_split = self._parquet("good.parquet", ["yes", "no"] * 10)
