@@ -28,6 +28,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from components.common.artifacts import LABEL, TEXT, encode_dataset_metadata, write_manifest
 from components.common.inference import DEFAULT_THRESHOLD, THRESHOLDS_KEY
+from components.common.splits import label_matrix
 from components.common.tables import write_parquet
 from components.sample_data import LABELS, generate
 
@@ -159,9 +160,7 @@ def _train_head(
         )
         states = model.bert(**batch).last_hidden_state[:, :1].clone()
     if multi_label:
-        target = torch.zeros(len(rows), len(label2id))
-        for row, names in enumerate(rows[LABEL]):
-            target[row, [label2id[name] for name in names]] = 1.0
+        target = torch.from_numpy(label_matrix(list(rows[LABEL]), list(label2id)).astype("f4"))
         loss_of = torch.nn.functional.binary_cross_entropy_with_logits
     else:
         target = torch.tensor([label2id[x] for x in rows[LABEL]])

@@ -9,10 +9,12 @@ the facts' declared label list leaves out.
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from components.common.artifacts import LABEL, TEXT, dataset_metadata
@@ -108,3 +110,12 @@ def _unlabelled(value: object) -> bool:
     if isinstance(value, float):
         return math.isnan(value)
     return isinstance(value, str) and not value.strip()
+
+
+def label_matrix(sets: Sequence[Sequence[str]], labels: Sequence[str]) -> np.ndarray:
+    """Label sets as a boolean (rows, labels) matrix, its columns in `labels` order."""
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(sets), len(labels)), dtype=bool)
+    for row, names in enumerate(sets):
+        matrix[row, [index[name] for name in names]] = True
+    return matrix

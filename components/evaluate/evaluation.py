@@ -31,7 +31,7 @@ from components.common.artifacts import (
 )
 from components.common.errors import KfpNlpError
 from components.common.inference import Classifier, label_sets, load_classifier, predict_proba
-from components.common.splits import read_split
+from components.common.splits import label_matrix, read_split
 from components.common.tables import write_parquet
 from components.common.uri import atomic_outputs, download_dir
 from components.evaluate.baseline import baseline_predictions, multi_label_baseline_predictions
@@ -80,13 +80,10 @@ class Examples:
 
 
 def _encode(sets: list[list[str]], labels: list[str], multi_label: bool) -> np.ndarray:
-    index = {label: i for i, label in enumerate(labels)}
     if not multi_label:
+        index = {label: i for i, label in enumerate(labels)}
         return np.array([index[row[0]] for row in sets], dtype=np.int64)
-    hot = np.zeros((len(sets), len(labels)), dtype=np.int64)
-    for r, row in enumerate(sets):
-        hot[r, [index[label] for label in row]] = 1
-    return hot
+    return label_matrix(sets, labels).astype(np.int64)
 
 
 @dataclass

@@ -10,11 +10,12 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from components.common.artifacts import sha256_file
 from components.common.errors import KfpNlpError
-from components.common.splits import Split
+from components.common.splits import Split, label_matrix
 
 # Windows of this many batches are sorted by length before being cut into batches. Wider windows
 # pad less but make batches more alike; on short-message data, where length goes with the label
@@ -71,13 +72,10 @@ def label_set(train: Split, validation: Split) -> list[str]:
 
 def targets(split: Split, labels: list[str]) -> torch.Tensor:
     """Class ids (single-label) or a multi-hot float matrix (multi-label)."""
-    index = {label: i for i, label in enumerate(labels)}
     if not split.multi_label:
+        index = {label: i for i, label in enumerate(labels)}
         return torch.tensor([index[row[0]] for row in split.labels], dtype=torch.long)
-    hot = torch.zeros((len(split.labels), len(labels)), dtype=torch.float32)
-    for r, row in enumerate(split.labels):
-        hot[r, [index[label] for label in row]] = 1.0
-    return hot
+    return torch.from_numpy(label_matrix(split.labels, labels).astype(np.float32))
 
 
 def encode(texts: list[str], target: torch.Tensor, tokenizer, max_length: int) -> Encoded:

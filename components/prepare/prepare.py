@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from components.common import uri
 from components.common.artifacts import LABEL, TEXT, encode_dataset_metadata
 from components.common.errors import KfpNlpError
+from components.common.splits import label_matrix
 from components.common.tables import iter_batches
 from components.prepare.config import SPLITS, PrepareConfig
 from components.prepare.report import render_report
@@ -587,12 +588,9 @@ def _memberships(keys: list[str], multi_label: bool) -> tuple[list[str], np.ndar
     """The label names, sorted, and which of them each label key holds (keys x labels)."""
     if not multi_label:
         return keys, np.eye(len(keys), dtype=bool)
-    names = sorted({label for key in keys for label in key.split(_SET_KEY)})
-    member = np.zeros((len(keys), len(names)), dtype=bool)
-    index = {name: i for i, name in enumerate(names)}
-    for row, key in enumerate(keys):
-        member[row, [index[label] for label in key.split(_SET_KEY)]] = True
-    return names, member
+    sets = [key.split(_SET_KEY) for key in keys]
+    names = sorted({label for labels in sets for label in labels})
+    return names, label_matrix(sets, names)
 
 
 def _digest_strings(digest: Any, strings: pa.Array) -> None:

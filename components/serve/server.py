@@ -52,6 +52,7 @@ from components.common.inference import (
     score_tokens,
     tokenize,
 )
+from components.common.splits import label_matrix
 from components.serve.config import ServeConfig
 from components.serve.http import listen, serve_model
 from components.serve.metrics import ServerMetrics
@@ -291,12 +292,9 @@ class TextClassifierModel(Model):
         n = len(chosen)
         picked = chosen_probabilities(self.classifier, scores, chosen)
         if self.classifier.multi_label:
-            index = {label: i for i, label in enumerate(self.classifier.labels)}
             # A V2 tensor cannot be ragged: each row's label set travels as one JSON string,
             # and as a fixed [n, labels] indicator matrix for clients that want a tensor.
-            indicators = np.zeros(scores.shape, dtype=bool)
-            for row, names in enumerate(chosen):
-                indicators[row, [index[name] for name in names]] = True
+            indicators = label_matrix(chosen, self.classifier.labels)
             outputs = [
                 InferOutput("labels", [n], "BYTES", [json.dumps(names) for names in chosen]),
                 InferOutput("label_probabilities", [n], "BYTES", [json.dumps(p) for p in picked]),
