@@ -17,6 +17,7 @@ from kfp.dsl import HTML, Metrics
 from components.monitor.component import claim_retrain, monitor_classifier
 from pipelines.cluster import ClusterSettings, resources, touches_s3
 from pipelines.training import make_training_pipeline
+from pipelines.wiring import inherits
 
 
 class MonitoringOutputs(NamedTuple):
@@ -33,33 +34,32 @@ def make_monitoring_pipeline(settings: ClusterSettings | None = None) -> Any:
     training = make_training_pipeline(settings)
 
     @dsl.pipeline(name="retrain-if-drifted")
-    def retrain_if_drifted(
-        retrain: bool,
-        data_uri: str,
-        registry_uri: str,
-        model_name: str,
-        text_column: str,
-        label_column: str,
-    ):
-        """Run text_classifier_training when the alert claimed its window.
+    @inherits(training)
+    def retrain_if_drifted(retrain: bool, data_uri: str, registry_uri: str, **settings: Any):
+        """Run text_classifier_training, with every one of its parameters, when the alert
+        claimed its window.
 
         A nested pipeline so that the condition reads a parameter, which kfp.local can branch on
         as a cluster does (as release_if_approved in the training pipeline).
+
+        Args:
+            retrain: Whether the alert claimed its window.
+            data_uri: The labelled table to retrain on.
+            registry_uri: Model registry root.
         """
         with dsl.If(retrain == True):  # noqa: E712 - a KFP condition, not a Python comparison
-            training(
-                data_uri=data_uri,
-                registry_uri=registry_uri,
-                model_name=model_name,
-                text_column=text_column,
-                label_column=label_column,
-            ).set_display_name("Retrain")
+            training(data_uri=data_uri, registry_uri=registry_uri, **settings).set_display_name(
+                "Retrain"
+            )
 
+    # Every parameter of the training pipeline that is not declared here is a parameter of this
+    # one too (deploy_dry_run, payload_log_uri, group_column, ...), and reaches the retrain.
     @dsl.pipeline(
         name="text-classifier-monitoring",
         description="Check the champion's recent traffic for drift and estimated quality loss; "
         "retrain when it drifted.",
     )
+    @inherits(training)
     def text_classifier_monitoring(
         current_uri: str,
         model_uri: str = "",
@@ -75,6 +75,7 @@ def make_monitoring_pipeline(settings: ClusterSettings | None = None) -> Any:
         data_uri: str = "",
         data_text_column: str = "text",
         data_label_column: str = "label",
+        **retrain_settings: Any,
     ) -> MonitoringOutputs:
         """Monitor a served classifier and retrain it when its inputs or quality drifted.
 
@@ -129,6 +130,7 @@ def make_monitoring_pipeline(settings: ClusterSettings | None = None) -> Any:
             model_name=model_name,
             text_column=data_text_column,
             label_column=data_label_column,
+            **retrain_settings,
         ).set_display_name("Retrain if drifted")
         return MonitoringOutputs(
             metrics=monitored.outputs["metrics"],
