@@ -35,7 +35,7 @@ def make_monitoring_pipeline(settings: ClusterSettings | None = None) -> Any:
 
     @dsl.pipeline(name="retrain-if-drifted")
     @inherits(training)
-    def retrain_if_drifted(retrain: bool, data_uri: str, registry_uri: str, **settings: Any):
+    def retrain_if_drifted(retrain: bool, data_uri: str, registry_uri: str, **inherited: Any):
         """Run text_classifier_training, with every one of its parameters, when the alert
         claimed its window.
 
@@ -48,7 +48,7 @@ def make_monitoring_pipeline(settings: ClusterSettings | None = None) -> Any:
             registry_uri: Model registry root.
         """
         with dsl.If(retrain == True):  # noqa: E712 - a KFP condition, not a Python comparison
-            training(data_uri=data_uri, registry_uri=registry_uri, **settings).set_display_name(
+            training(data_uri=data_uri, registry_uri=registry_uri, **inherited).set_display_name(
                 "Retrain"
             )
 
@@ -75,7 +75,7 @@ def make_monitoring_pipeline(settings: ClusterSettings | None = None) -> Any:
         data_uri: str = "",
         data_text_column: str = "text",
         data_label_column: str = "label",
-        **retrain_settings: Any,
+        **inherited: Any,
     ) -> MonitoringOutputs:
         """Monitor a served classifier and retrain it when its inputs or quality drifted.
 
@@ -130,7 +130,7 @@ def make_monitoring_pipeline(settings: ClusterSettings | None = None) -> Any:
             model_name=model_name,
             text_column=data_text_column,
             label_column=data_label_column,
-            **retrain_settings,
+            **inherited,
         ).set_display_name("Retrain if drifted")
         return MonitoringOutputs(
             metrics=monitored.outputs["metrics"],

@@ -25,6 +25,7 @@ from components.registry.component import promote_champion, register_model, reso
 from components.serve.component import export_onnx
 from components.snapshot.component import snapshot_source
 from pipelines.cluster import ClusterSettings, on_gpu, resources, resumable, touches_s3
+from pipelines.wiring import inherits, pick
 
 
 class TrainingOutputs(NamedTuple):
@@ -45,6 +46,10 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
     settings = settings or ClusterSettings()
 
     @dsl.pipeline(name="release-if-approved")
+    @inherits(
+        deploy_inference_service,
+        wired=("model_uri", "name", "namespace", "backend", "dry_run", "image"),
+    )
     def release_if_approved(
         approved: bool,
         model: Input[Model],
@@ -56,6 +61,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         deploy_dry_run: bool,
         serving_image: str,
         payload_log_uri: str,
+        **inherited: Any,
     ):
         """Register the model, deploy it, and make it the champion, only when the gate approved it.
 
@@ -85,6 +91,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
                 dry_run=deploy_dry_run,
                 image=serving_image,
                 payload_log_uri=payload_log_uri,
+                **pick(inherited, deploy_inference_service),
             )
             deployed.set_display_name("Deploy to KServe").set_caching_options(False)
             touches_s3(deployed, settings)
@@ -100,6 +107,24 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         name="text-classifier-training",
         description="Prepare a labelled text table, fine-tune a transformer classifier, evaluate "
         "it against the champion and, if approved, register it as the new champion.",
+    )
+    # Every other setting of these steps is a parameter of this pipeline too, with the step's
+    # own default and description (pipelines/wiring.py), forwarded by `pick` below.
+    @inherits(
+        prepare_dataset,
+        finetune_classifier,
+        evaluate_classifier,
+        release_if_approved,
+        wired=(
+            "source_uri",
+            "source_fingerprint",
+            "text_columns",
+            "format",
+            "base_model",
+            "base_model_fingerprint",
+            "champion_uri",
+            "approved",
+        ),
     )
     def text_classifier_training(
         data_uri: str,
@@ -133,6 +158,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         max_train_samples: int = 0,
         serving_image: str = IMAGE,
         payload_log_uri: str = "",
+        **inherited: Any,
     ) -> TrainingOutputs:
         """Train a text classifier on a table of labelled texts and release it if it is better.
 
@@ -208,6 +234,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             delimiter=delimiter,
             label_delimiter=label_delimiter,
             slice_columns=slice_columns,
+            **pick(inherited, prepare_dataset),
         )
         touches_s3(resources(prepared.set_display_name("Prepare data"), "2", "8Gi"), settings)
 
@@ -234,6 +261,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             seed=seed,
             max_steps=max_steps,
             max_train_samples=max_train_samples,
+            **pick(inherited, finetune_classifier),
         )
         trained.after(champion)
         touches_s3(resources(trained.set_display_name("Fine-tune"), "4", "16Gi"), settings)
@@ -249,6 +277,8 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             require_beat_baseline=require_beat_baseline,
             slice_columns=slice_columns,
             seed=seed,
+            max_length=max_length,
+            **pick(inherited, evaluate_classifier),
         )
         evaluated.set_display_name("Evaluate and gate")
         touches_s3(resources(evaluated, "2", "8Gi"), settings)
@@ -264,6 +294,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             deploy_dry_run=deploy_dry_run,
             serving_image=serving_image,
             payload_log_uri=payload_log_uri,
+            **pick(inherited, release_if_approved),
         ).set_display_name("Release if approved")
 
         return TrainingOutputs(

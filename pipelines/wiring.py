@@ -17,7 +17,7 @@ declared once in the stage's config, hold for the rest.)
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # (calling pipeline, called pipeline) -> {parameter of the called one: why it stays at its
@@ -50,52 +50,66 @@ def _describe(doc: str, descriptions: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def inherits(callee: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Give the decorated pipeline function the parameters of `callee` it does not declare.
+def inherits(
+    *callees: Any, wired: Iterable[str] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give the decorated pipeline function the parameters of `callees` it does not declare.
 
-    The function declares its own parameters and ends with `**inherited`; it receives every
-    other parameter of `callee` there, under the callee's names, to forward as `callee(**...)`.
-    A callee parameter that the caller declares under the same name is the caller's, and is
-    not inherited: the body passes it on itself, as it means it (the monitoring pipeline's
-    `text_column` is the monitored window's column; it passes its `data_text_column` as the
-    retrain's `text_column`).
+    The function declares its own parameters and ends with `**settings`; it receives every
+    other parameter of the callees there, under the callees' names, and forwards each callee
+    its share with `pick(settings, callee)`. A callee parameter that the caller declares under
+    the same name is the caller's, and is not inherited: the body passes it on itself, as it
+    means it (the monitoring pipeline's `text_column` is the monitored window's column; it
+    passes its `data_text_column` as the retrain's `text_column`). `wired` names the callee
+    parameters that the body sets from something else (an upstream output, a parameter of
+    another name) and that are therefore not the caller's parameters at all.
     """
+    wired = set(wired)
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         own = inspect.signature(func)
         declared = [
             p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD
         ]
-        declared_names = {p.name for p in declared}
-        descriptions = {
-            name: spec.description or "" for name, spec in callee.component_spec.inputs.items()
-        }
-        added = [p for p in _parameters(callee) if p.name not in declared_names]
-        for p in added:
-            if p.default is inspect.Parameter.empty:
-                raise TypeError(
-                    f"{func.__name__} must declare {p.name}: it is required by "
-                    f"{callee.component_spec.name} and has no default to inherit"
-                )
-        names = [p.name for p in declared] + [p.name for p in added]
+        skip = {p.name for p in declared} | wired
+        added: dict[str, inspect.Parameter] = {}
+        descriptions: dict[str, str] = {}
+        for callee in callees:
+            for p in _parameters(callee):
+                if p.name in skip:
+                    continue
+                where = callee.component_spec.name
+                if p.name in added:
+                    raise TypeError(
+                        f"{func.__name__} must declare {p.name}: {where} and another callee "
+                        "both take it, and only the caller can say which value each gets"
+                    )
+                if p.default is inspect.Parameter.empty:
+                    raise TypeError(
+                        f"{func.__name__} must declare {p.name}: it is required by {where} "
+                        "and has no default to inherit"
+                    )
+                added[p.name] = p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                descriptions[p.name] = callee.component_spec.inputs[p.name].description or ""
+        names = [p.name for p in declared] + list(added)
 
         # KFP builds the pipeline by calling it with one channel per parameter, in order.
         @functools.wraps(func)
         def pipeline(*args: Any) -> Any:
-            values = dict(zip(names, args, strict=True))
-            return func(**values)
+            return func(**dict(zip(names, args, strict=True)))
 
         del pipeline.__wrapped__  # inspect.signature must read __signature__, not func's
-        pipeline.__signature__ = own.replace(
-            parameters=declared
-            + [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in added]
-        )
-        pipeline.__doc__ = _describe(
-            func.__doc__ or "", {p.name: descriptions[p.name] for p in added}
-        )
+        pipeline.__signature__ = own.replace(parameters=declared + list(added.values()))
+        pipeline.__doc__ = _describe(func.__doc__ or "", descriptions)
         return pipeline
 
     return decorate
+
+
+def pick(settings: Mapping[str, Any], callee: Any) -> dict[str, Any]:
+    """The entries of `settings` that are parameters of `callee`."""
+    inputs = callee.component_spec.inputs or {}
+    return {name: value for name, value in settings.items() if name in inputs}
 
 
 def unwired(ir: Mapping[str, Any]) -> list[str]:
