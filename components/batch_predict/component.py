@@ -3,10 +3,13 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
 
+from components.batch_predict.config import BatchPredictConfig
+from components.common.config import described_by
 from components.common.image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
+@described_by(BatchPredictConfig)
 def batch_predict(
     model: Input[Model],
     predictions: Output[Dataset],
@@ -34,49 +37,18 @@ def batch_predict(
         input_uri: Table to score (local path or s3://; CSV, TSV, JSONL or Parquet).
         output_uri: Also write the predictions here (local path or s3://); empty: only the
             predictions artifact.
-        text_column: Column holding the texts.
-        id_columns: Input columns copied to the output; empty: every column but the text.
-        chunk_rows: Rows per committed chunk, the unit of resuming.
-        batch_size: Texts per forward pass.
-        max_length: Tokens kept per text.
-        precision: fp32, bf16, or auto (bf16 where the CPU has it).
-        backend: pytorch, or onnx for a model exported by export_onnx.
-        onnx_file: ONNX file inside the model folder, for the onnx backend.
         parts_uri: Folder or s3:// prefix for chunk files; set an s3:// prefix so a retried
             step resumes where the last attempt stopped. Empty: beside the output.
         output_format: parquet, csv or jsonl; auto: Parquet.
-        label_delimiter: For a multi-label model's CSV output: joins a row's labels, and their
-            probabilities, into one cell (Parquet and JSONL hold lists).
-        payload_columns: Write the payload log's columns instead of `label` (timestamp, model,
-            version, text_length, token_count, predicted_label, probability, probabilities,
-            text_sha256; predicted_labels and label_probabilities for a multi-label model), so
-            monitor_classifier reads the output like a payload log.
 
     Returns:
         predictions: The kept input columns plus `label` and `probability` (a multi-label
             model: `labels`, every label at or above its decision threshold, possibly none,
             and `label_probabilities`, theirs), one row per input row, in input order.
     """
+    arguments = dict(locals())  # every parameter, forwarded whole
     from components.batch_predict.kfp_io import run_component
     from components.common.errors import one_line_errors
 
     with one_line_errors():
-        run_component(
-            model=model,
-            predictions=predictions,
-            table=table,
-            input_uri=input_uri,
-            output_uri=output_uri,
-            text_column=text_column,
-            id_columns=id_columns,
-            chunk_rows=chunk_rows,
-            batch_size=batch_size,
-            max_length=max_length,
-            precision=precision,
-            backend=backend,
-            onnx_file=onnx_file,
-            parts_uri=parts_uri,
-            output_format=output_format,
-            label_delimiter=label_delimiter,
-            payload_columns=payload_columns,
-        )
+        run_component(**arguments)

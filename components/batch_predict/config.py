@@ -16,7 +16,7 @@ class BatchPredictConfig:
     text_column: str = field(default=TEXT, metadata={"help": "column holding the texts"})
     id_columns: list[str] = field(
         default_factory=list,
-        metadata={"help": "input columns copied to the output; empty: all but the text"},
+        metadata={"help": "input columns copied to the output; empty: every column but the text"},
     )
     chunk_rows: int = field(
         default=4096, metadata={"help": "rows per committed chunk (the unit of resuming)"}
@@ -28,9 +28,13 @@ class BatchPredictConfig:
     precision: str = field(
         default="fp32", metadata={"help": "fp32, bf16, or auto (bf16 where the CPU has it)"}
     )
-    backend: str = field(default="pytorch", metadata={"help": "pytorch or onnx"})
+    backend: str = field(
+        default="pytorch",
+        metadata={"help": "pytorch, or onnx for a model exported by export_onnx"},
+    )
     onnx_file: str = field(
-        default=ONNX_INT8, metadata={"help": "ONNX file inside the model folder, for onnx"}
+        default=ONNX_INT8,
+        metadata={"help": "ONNX file inside the model folder, for the onnx backend"},
     )
     parts_uri: str = field(
         default="",
@@ -42,17 +46,22 @@ class BatchPredictConfig:
     label_delimiter: str = field(
         default="|",
         metadata={
-            "help": "multi-label models, CSV output: joins a row's labels and their "
-            "probabilities into one cell"
+            "help": (
+                "for a multi-label model's CSV output: joins a row's labels, and their "
+                "probabilities, into one cell (Parquet and JSONL hold lists)"
+            )
         },
     )
     payload_columns: bool = field(
         default=False,
         metadata={
-            "help": "write the payload log's columns (timestamp, model, version, text_length, "
-            "token_count, predicted_label and probability, or for a multi-label model "
-            "predicted_labels and label_probabilities, probabilities, text_sha256) so "
-            "monitor_classifier reads the output as it reads a payload log"
+            "help": (
+                "write the payload log's columns instead of `label` (timestamp, model, "
+                "version, text_length, token_count, predicted_label, probability, "
+                "probabilities, text_sha256; predicted_labels and label_probabilities "
+                "for a multi-label model), so monitor_classifier reads the output like "
+                "a payload log"
+            )
         },
     )
 

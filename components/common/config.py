@@ -7,12 +7,17 @@ and its KFP signature both mirror that dataclass.
 
 import argparse
 import dataclasses
+import inspect
 import typing
+from collections.abc import Callable
 from typing import Any, TypeVar
+
+import docstring_parser
 
 from components.common.errors import KfpNlpError
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _default(field: dataclasses.Field) -> Any:
@@ -52,3 +57,38 @@ def require(condition: bool, message: str) -> None:
     """Raise KfpNlpError(message) unless `condition` holds: for `__post_init__` checks."""
     if not condition:
         raise KfpNlpError(message)
+
+
+def _sentence(text: str) -> str:
+    # Left lower-case: many start with a value to type (auto, kfp-nlp, s3://...).
+    text = " ".join(text.split())
+    return text + ("" if text.endswith(".") else ".")
+
+
+def described_by(cls: type) -> Callable[[F], F]:
+    """Describe, in a component's docstring, each parameter that is a field of `cls` and that
+    the docstring does not describe itself, with the field's help: the KFP UI and the compiled
+    spec show the same words as `--help`, written once in the config.
+
+    Goes under `@dsl.component`, which reads the docstring when it builds the component.
+    """
+
+    def decorate(func: F) -> F:
+        doc = inspect.getdoc(func) or ""
+        described = {p.arg_name for p in docstring_parser.parse(doc).params}
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        entries = [
+            f"    {name}: {_sentence(fields[name].metadata.get('help', ''))}"
+            for name in inspect.signature(func).parameters
+            if name in fields and name not in described
+        ]
+        lines = doc.splitlines()
+        if "Args:" not in lines:
+            lines += ["", "Args:"]
+        end = lines.index("Returns:") if "Returns:" in lines else len(lines)
+        while end > 0 and not lines[end - 1].strip():
+            end -= 1
+        func.__doc__ = "\n".join(lines[:end] + entries + lines[end:]) + "\n"
+        return func
+
+    return decorate

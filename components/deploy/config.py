@@ -15,41 +15,54 @@ class DeployConfig:
     """What InferenceService to render and how to roll it out."""
 
     name: str = field(default="", metadata={"help": "InferenceService name (a DNS label)"})
-    namespace: str = field(default="kfp-nlp-dev", metadata={"help": "Kubernetes namespace"})
+    namespace: str = field(
+        default="kfp-nlp-dev", metadata={"help": "Kubernetes namespace of the InferenceService"}
+    )
     runtime: str = field(
         default="kfp-nlp",
-        metadata={"help": "kfp-nlp (our model server) or huggingface (KServe's runtime)"},
+        metadata={
+            "help": "kfp-nlp (our model server in `image`) or huggingface (KServe's runtime)"
+        },
     )
     image: str = field(
         default="",
-        metadata={"help": "predictor image for runtime kfp-nlp; empty: the component image"},
+        metadata={"help": "predictor image for the kfp-nlp runtime; empty: the component image"},
     )
     backend: str = field(
-        default="pytorch", metadata={"help": "model server backend: pytorch or onnx"}
+        default="pytorch",
+        metadata={"help": "model server backend: pytorch, or onnx for an export_onnx model"},
     )
     payload_log_uri: str = field(
         default="",
         metadata={
-            "help": "s3:// prefix where the model server logs every scored text (hashed) for "
-            "monitoring; empty: no payload log"
+            "help": (
+                "s3:// prefix where the model server logs every scored text (its hash, "
+                "label and probabilities) for monitor_classifier; empty: no payload log"
+            )
         },
     )
     service_account: str = field(
         default="kfp-nlp-serving",
         metadata={"help": "service account with read access to the model (IRSA role)"},
     )
-    cpu_request: str = field(default="1", metadata={"help": "CPU request"})
-    memory_request: str = field(default="2Gi", metadata={"help": "memory request"})
-    cpu_limit: str = field(default="2", metadata={"help": "CPU limit"})
-    memory_limit: str = field(default="4Gi", metadata={"help": "memory limit"})
+    cpu_request: str = field(default="1", metadata={"help": "predictor CPU request"})
+    memory_request: str = field(default="2Gi", metadata={"help": "predictor memory request"})
+    cpu_limit: str = field(default="2", metadata={"help": "predictor CPU limit"})
+    memory_limit: str = field(default="4Gi", metadata={"help": "predictor memory limit"})
     min_replicas: int = field(default=1, metadata={"help": "fewest predictor replicas"})
     max_replicas: int = field(default=3, metadata={"help": "most predictor replicas"})
     canary_traffic_percent: int = field(
         default=0,
-        metadata={"help": "1-99: share of traffic for the new revision; 0: all of it"},
+        metadata={
+            "help": (
+                "1-99 sends that share of traffic to the new revision; 0 sends all of "
+                "it once the new revision is Ready"
+            )
+        },
     )
     timeout_seconds: int = field(
-        default=600, metadata={"help": "how long to wait for the rollout to become Ready"}
+        default=600,
+        metadata={"help": "how long to wait for Ready before restoring the previous spec"},
     )
     dry_run: bool = field(
         default=False, metadata={"help": "only render the manifest; apply nothing"}

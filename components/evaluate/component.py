@@ -5,10 +5,13 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
+from components.common.config import described_by
 from components.common.image import IMAGE
+from components.evaluate.config import EvaluateConfig
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
+@described_by(EvaluateConfig)
 def evaluate_classifier(
     model: Input[Model],
     test: Input[Dataset],
@@ -48,25 +51,6 @@ def evaluate_classifier(
             and no champion artifact means absolute thresholds alone decide.
         train: the train split the model was fine-tuned on; when given, a TF-IDF + logistic
             regression baseline is trained on it and reported beside the model.
-        headline_metric: accuracy, macro_f1, micro_f1 or weighted_f1: the metric compared with
-            the champion and given a bootstrap confidence interval.
-        thresholds: absolute requirements, comma-separated, e.g. "macro_f1>=0.8,ece<=0.1".
-        max_regression: largest allowed drop of the headline metric against the champion, at
-            the lower confidence bound of the paired bootstrap difference.
-        require_improvement: approve only a challenger better than the champion with the given
-            confidence.
-        require_beat_baseline: approve only a model whose headline metric is above the TF-IDF
-            baseline's (needs train).
-        confidence: confidence level of the bootstrap intervals.
-        bootstrap_resamples: resamples per bootstrap interval.
-        seed: seed of the bootstrap resampling.
-        slice_columns: comma-separated test set columns to report per value; "text_length"
-            slices by word count.
-        calibration_bins: bins of the expected calibration error and the reliability diagram.
-        mistakes_shown: how many of the most confident mistakes the report lists.
-        max_length: tokens per text when scoring.
-        batch_size: texts per scoring batch.
-        precision: scoring precision: auto, fp32, bf16 or fp16.
 
     Returns:
         metrics: headline scalars (and the champion comparison) for the KFP UI.
@@ -79,35 +63,12 @@ def evaluate_classifier(
         approved: whether the challenger passed every check of the gate.
         reason: one line saying why it was approved or rejected.
     """
+    arguments = dict(locals())  # every parameter, forwarded whole
     from collections import namedtuple
 
     from components.common.errors import one_line_errors
     from components.evaluate.kfp_io import run_component
 
     with one_line_errors():
-        approved, reason = run_component(
-            model=model,
-            test=test,
-            metrics=metrics,
-            classification_metrics=classification_metrics,
-            report=report,
-            predictions=predictions,
-            champion=champion,
-            champion_uri=champion_uri,
-            train=train,
-            headline_metric=headline_metric,
-            thresholds=thresholds,
-            max_regression=max_regression,
-            require_improvement=require_improvement,
-            require_beat_baseline=require_beat_baseline,
-            confidence=confidence,
-            bootstrap_resamples=bootstrap_resamples,
-            seed=seed,
-            slice_columns=slice_columns,
-            calibration_bins=calibration_bins,
-            mistakes_shown=mistakes_shown,
-            max_length=max_length,
-            batch_size=batch_size,
-            precision=precision,
-        )
+        approved, reason = run_component(**arguments)
     return namedtuple("Outputs", ["approved", "reason"])(approved, reason)

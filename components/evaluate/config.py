@@ -67,8 +67,8 @@ class EvaluateConfig:
     headline_metric: str = field(
         default="macro_f1",
         metadata={
-            "help": "metric the champion comparison and the confidence interval are about: "
-            + ", ".join(HEADLINE_METRICS)
+            "help": "the metric compared with the champion and given a bootstrap confidence "
+            "interval: " + ", ".join(HEADLINE_METRICS)
         },
     )
     thresholds: str = field(
@@ -116,10 +116,11 @@ class EvaluateConfig:
         },
     )
     calibration_bins: int = field(
-        default=15, metadata={"help": "confidence bins of the calibration error and diagram"}
+        default=15,
+        metadata={"help": "bins of the expected calibration error and the reliability diagram"},
     )
     mistakes_shown: int = field(
-        default=10, metadata={"help": "most confident mistakes listed in the report"}
+        default=10, metadata={"help": "how many of the most confident mistakes the report lists"}
     )
     max_length: int = field(default=128, metadata={"help": "tokens per text when scoring"})
     batch_size: int = field(default=64, metadata={"help": "texts per scoring batch"})

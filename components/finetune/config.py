@@ -63,7 +63,9 @@ class FinetuneConfig:
     gradient_accumulation_steps: int = field(
         default=1, metadata={"help": "micro-batches per optimizer step"}
     )
-    seed: int = field(default=42, metadata={"help": "seed for weights, dropout and data order"})
+    seed: int = field(
+        default=42, metadata={"help": "seed for the new head's weights, dropout and data order"}
+    )
     early_stopping_patience: int = field(
         default=3,
         metadata={"help": "evaluations without improvement before stopping; 0 disables it"},
@@ -90,7 +92,8 @@ class FinetuneConfig:
         },
     )
     checkpoint_steps: int = field(
-        default=200, metadata={"help": "save a checkpoint every N optimizer steps"}
+        default=200,
+        metadata={"help": "save a checkpoint every N optimizer steps (and on SIGTERM)"},
     )
     max_steps: int = field(
         default=0, metadata={"help": "stop after N optimizer steps; 0 means no limit"}
@@ -98,7 +101,9 @@ class FinetuneConfig:
     max_train_samples: int = field(
         default=0, metadata={"help": "use only the first N training examples; 0 means all"}
     )
-    log_steps: int = field(default=20, metadata={"help": "log progress every N optimizer steps"})
+    log_steps: int = field(
+        default=20, metadata={"help": "log step, loss, samples/s and ETA every N optimizer steps"}
+    )
     allow_pickle_weights: bool = field(
         default=False,
         metadata={"help": "allow a base model whose weights are a pickle (.bin) file"},

@@ -5,10 +5,13 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
 
+from components.common.config import described_by
 from components.common.image import IMAGE
+from components.monitor.config import MonitorConfig
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
+@described_by(MonitorConfig)
 def monitor_classifier(
     metrics: Output[Metrics],
     report: Output[HTML],
@@ -48,18 +51,6 @@ def monitor_classifier(
         current: Dataset holding the window's texts; or give current_uri.
         current_uri: Payload-log folder or s3:// prefix (narrowed by window_hours and
             window_end), or a table of texts.
-        text_column: Column holding the texts.
-        label_column: Column with true labels; where the window has it, real metrics too.
-        window_hours: For a payload log: the last N hours before window_end; 0: all.
-        window_end: End of the window (ISO 8601); empty: now.
-        significance: False-alarm rate of the combined decision.
-        min_window_size: Fewer texts in the window: no decision, no alert.
-        max_f1_drop: Alert when the estimated macro-F1 is surely this far below the reference.
-        max_texts: Most texts of each side used (a random sample beyond it).
-        permutations: Permutations of the MMD embedding test.
-        max_length: Tokens kept per text.
-        batch_size: Texts per forward pass.
-        seed: Seed of sampling and permutations.
 
     Returns:
         metrics: p-values, estimates and sizes.
@@ -67,36 +58,14 @@ def monitor_classifier(
         drift_detected: True when any test or the estimated quality loss raised an alert.
         reason: One line saying why.
     """
+    arguments = dict(locals())  # every parameter, forwarded whole
     from collections import namedtuple
 
     from components.common.errors import one_line_errors
     from components.monitor.kfp_io import run_component
 
     with one_line_errors():
-        drift_detected, reason = run_component(
-            model=model,
-            model_uri=model_uri,
-            registry_uri=registry_uri,
-            model_name=model_name,
-            reference=reference,
-            reference_uri=reference_uri,
-            current=current,
-            current_uri=current_uri,
-            metrics=metrics,
-            report=report,
-            text_column=text_column,
-            label_column=label_column,
-            window_hours=window_hours,
-            window_end=window_end,
-            significance=significance,
-            min_window_size=min_window_size,
-            max_f1_drop=max_f1_drop,
-            max_texts=max_texts,
-            permutations=permutations,
-            max_length=max_length,
-            batch_size=batch_size,
-            seed=seed,
-        )
+        drift_detected, reason = run_component(**arguments)
     return namedtuple("Outputs", ["drift_detected", "reason"])(drift_detected, reason)
 
 
@@ -117,7 +86,6 @@ def claim_retrain(
         data_uri: The labelled table to retrain on; empty: never retrain.
         registry_uri: Model registry root; the claim is kept beside the model there.
         model_name: Name of the model in the registry.
-        window_hours: Length of an alert window; 0: 24 hours.
 
     Returns:
         retrain: True when this alert claimed the window and retraining should run.

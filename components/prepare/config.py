@@ -21,13 +21,16 @@ class PrepareConfig:
     label_delimiter: str = field(
         default="",
         metadata={
-            "help": "multi-label: the separator of the labels in one label cell, e.g. '|' "
-            "(empty: single-label, unless the label column holds lists)"
+            "help": (
+                'multi-label: the separator of the labels in one label cell, e.g. "|" '
+                "(empty: single-label, unless the label column holds lists, as Parquet "
+                "and JSON Lines can)"
+            )
         },
     )
     group_column: str = field(
         default="",
-        metadata={"help": "rows sharing a value here (e.g. a customer) stay in one split"},
+        metadata={"help": "rows sharing a value here (e.g. a customer id) stay in one split"},
     )
     time_column: str = field(
         default="",
@@ -47,8 +50,11 @@ class PrepareConfig:
     slice_columns: str = field(
         default="",
         metadata={
-            "help": "comma-separated columns the evaluation slices by: refused up front if the "
-            f"table lacks them, and kept in the splits ('{TEXT_LENGTH_SLICE}' is derived)"
+            "help": (
+                "comma-separated columns the evaluation slices by: the step fails at "
+                "once if the table lacks one, and keeps them in the splits (text_length"
+                " is derived)"
+            )
         },
     )
     train_fraction: float = field(default=0.8, metadata={"help": "share of rows for training"})
@@ -60,7 +66,7 @@ class PrepareConfig:
     min_text_length: int = field(
         default=1, metadata={"help": "texts shorter than this many characters are dropped"}
     )
-    max_rows: int = field(default=0, metadata={"help": "read at most this many rows (0: all)"})
+    max_rows: int = field(default=0, metadata={"help": "read at most this many rows (0 reads all)"})
     allowed_labels: list[str] = field(
         default_factory=list,
         metadata={"help": "keep only these labels, dropping other rows (empty: all labels)"},
@@ -73,7 +79,7 @@ class PrepareConfig:
         },
     )
     rare_labels: str = field(
-        default="drop", metadata={"help": "what to do with labels below min_label_count"}
+        default="drop", metadata={"help": ('"drop" or "fail" for labels below min_label_count')}
     )
     drop_unlabeled: bool = field(
         default=False, metadata={"help": "drop rows without a label instead of failing"}

@@ -1,6 +1,5 @@
 """Fine-tuning building blocks on tiny in-memory data: settings, batching, checkpoints."""
 
-import dataclasses
 import inspect
 
 import pytest
@@ -14,19 +13,6 @@ from components.finetune.data import epoch_batches
 from components.finetune.kfp_io import metric_name
 
 pytestmark = pytest.mark.unit
-
-
-def test_kfp_signature_mirrors_the_config():
-    parameters = inspect.signature(finetune_classifier.python_func).parameters
-    fields = {f.name: f.default for f in dataclasses.fields(FinetuneConfig)}
-    settings = {
-        name: p.default
-        for name, p in parameters.items()
-        if name not in ("train", "validation", "model", "metrics", "training_curves")
-        # KFP-only inputs: an artifact form of base_model, and a cache key for it.
-        and name not in ("base_model_artifact", "base_model_fingerprint")
-    }
-    assert settings == fields
 
 
 def test_component_docstring_documents_every_input_and_output():
