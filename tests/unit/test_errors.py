@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from components.common.errors import EXIT_CODES_HELP
+from components.common import uri
+from components.common.errors import EXIT_CODES_HELP, TransientError
 from components.common.uri import s3_client
 
 pytestmark = pytest.mark.unit
@@ -95,6 +96,18 @@ def test_an_unreachable_s3_endpoint_exits_3_naming_it():
     assert done.returncode == 3
     line = error_line(done)
     assert f"cannot reach S3 at {endpoint}" in line and "EndpointConnectionError" in line
+
+
+def test_a_body_that_keeps_breaking_off_is_read_again_then_transient(
+    flaky_s3, s3_object: str, monkeypatch: pytest.MonkeyPatch
+):
+    """boto3 does not retry a body cut short after its headers; the S3 layer does, boundedly."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    proxy = flaky_s3()
+    proxy.add("cut-body", lambda request: request.method == "GET")
+    with pytest.raises(TransientError, match=f"cannot reach S3 at {proxy.url} .* 3 attempts"):
+        uri.read_bytes(s3_object)
+    assert proxy.injected["cut-body"] == 3
 
 
 def test_a_malformed_endpoint_is_a_configuration_error():
