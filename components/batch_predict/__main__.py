@@ -1,16 +1,15 @@
 """`python -m components.batch_predict`: score a table with a Model artifact, resumably."""
 
-import argparse
 import logging
 
 from components.batch_predict.config import BatchPredictConfig
 from components.batch_predict.predict import batch_predict
-from components.common.config import add_arguments, from_arguments
+from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = argument_parser(
         prog="python -m components.batch_predict",
         description="Score a table of texts with a Model artifact; run again to resume.",
     )

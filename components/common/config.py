@@ -2,7 +2,8 @@
 
 A stage declares its settings once, as a dataclass whose fields carry `metadata={"help": ...}`
 and whose `__post_init__` validates them. The stage's command line (`python -m components.X`)
-and its KFP signature both mirror that dataclass.
+and its KFP signature both mirror that dataclass. Every command line starts from
+`argument_parser`, so every `--help` ends with the same table of exit statuses.
 """
 
 import argparse
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 
 import docstring_parser
 
-from components.common.errors import KfpNlpError
+from components.common.errors import EXIT_CODES_HELP, KfpNlpError
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -26,6 +27,19 @@ def _default(field: dataclasses.Field) -> Any:
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return None
+
+
+def argument_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A command line parser whose `--help` ends with the exit statuses (see errors.py).
+
+    The description and that table are printed as written, line breaks and indents kept.
+    """
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:

@@ -1,4 +1,4 @@
-"""One URI layer for local paths, `file://` and `s3://`.
+"""Reading and writing files, objects and whole folders at any URI: local, `file://`, `s3://`.
 
 Reading hands back a local file (an S3 object is downloaded to a temporary file first); writing
 goes to a temporary local file that is committed only when the `with` block succeeds: renamed
@@ -11,170 +11,33 @@ A set of outputs (`atomic_outputs`, `upload_dir`) is published under a pending m
 fails removes what it already wrote, so a set is seen whole or not at all, even when S3 fails
 half-way or the writer is killed.
 
-S3 goes through boto3 with the standard retry mode; a connection cut in the middle of a body is
-retried like a 503. Objects from `KFP_NLP_S3_MULTIPART_MB` MiB (default 64) upload in parts, and
-every unfinished multipart upload of the key is aborted afterwards, whether the upload worked or
-not: an upload whose CreateMultipartUpload answer was lost and retried leaves no parts behind.
-The endpoint comes from `AWS_ENDPOINT_URL` (MinIO, a loopback test server); credentials from
-boto3's usual chain (IRSA on a cluster).
+The parts: `components.common.locations` parses URIs; `components.common.s3` holds the S3
+client, its retries and the errors S3 failures become (exit 2 for what the user must fix, exit
+3 for an endpoint that kept failing).
 """
 
 import contextlib
-import functools
 import os
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
-import boto3
-from boto3.exceptions import Boto3Error
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    IncompleteReadError,
-    NoCredentialsError,
-    ReadTimeoutError,
-    ResponseStreamingError,
+from botocore.exceptions import BotoCoreError, ClientError
+
+from components.common.errors import KfpNlpError, OneLineError
+from components.common.locations import folder_of, is_s3, join, local_path, parse_s3
+from components.common.s3 import (
+    read_object,
+    s3_client,
+    s3_error,
+    s3_errors,
+    transfer_config,
+    upload,
 )
 
-from components.common.errors import KfpNlpError
-
-S3_MAX_ATTEMPTS = 5
 PENDING = ".kfp_nlp_incomplete"
-MULTIPART_MB_ENV = "KFP_NLP_S3_MULTIPART_MB"
-# A body cut short after the headers arrived: botocore does not retry these by itself.
-_BODY_ERRORS = (
-    ResponseStreamingError,
-    IncompleteReadError,
-    ReadTimeoutError,
-    ConnectionClosedError,
-)
-
-
-def _transfer() -> TransferConfig:
-    threshold = int(float(os.environ.get(MULTIPART_MB_ENV, "64")) * 1024 * 1024)
-    return TransferConfig(multipart_threshold=threshold, use_threads=False)
-
-
-@dataclass(frozen=True)
-class S3Location:
-    bucket: str
-    key: str
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-
-def is_s3(uri: str) -> bool:
-    return uri.startswith("s3://")
-
-
-def parse_s3(uri: str) -> S3Location:
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise KfpNlpError(f"{uri!r} is not an S3 URI; write it as s3://BUCKET/KEY")
-    return S3Location(parsed.netloc, parsed.path.lstrip("/"))
-
-
-def local_path(uri: str) -> Path:
-    """The local path a non-S3 URI names (`file:///x`, `/x` or a relative path)."""
-    if uri.startswith("file://"):
-        return Path(unquote(urlparse(uri).path))
-    if "://" in uri:
-        scheme = uri.split("://", 1)[0]
-        raise KfpNlpError(
-            f"unsupported URI scheme {scheme!r} in {uri!r}; use a local path, file:// or s3://"
-        )
-    return Path(uri)
-
-
-def join(uri: str, *parts: str) -> str:
-    """`uri` with path parts appended, for S3 prefixes and local folders alike."""
-    if is_s3(uri):
-        return "/".join([uri.rstrip("/"), *parts])
-    return str(local_path(uri).joinpath(*parts))
-
-
-@functools.lru_cache(maxsize=8)
-def _s3_client_for(endpoint: str | None, max_attempts: int):
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
-        connect_timeout=5,
-        read_timeout=60,
-    )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
-
-
-def s3_client():
-    """A boto3 S3 client for the endpoint in `AWS_ENDPOINT_URL` (AWS itself when unset)."""
-    return _s3_client_for(os.environ.get("AWS_ENDPOINT_URL") or None, _attempts())
-
-
-def _attempts() -> int:
-    return int(os.environ.get("AWS_MAX_ATTEMPTS", S3_MAX_ATTEMPTS))
-
-
-def _s3_error(uri: str, exc: Exception) -> KfpNlpError:
-    """Turn a boto3 failure into a one-line message that says what to do."""
-    if isinstance(exc, Boto3Error):
-        # boto3's transfer manager wraps the client error it gave up on.
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, ClientError | BotoCoreError):
-            return _s3_error(uri, cause)
-        return KfpNlpError(
-            f"the transfer of {uri} failed ({str(exc).splitlines()[0]}); check the object "
-            "store's health or AWS_ENDPOINT_URL and run again"
-        )
-    if isinstance(exc, NoCredentialsError):
-        return KfpNlpError(
-            f"no AWS credentials to read or write {uri}; on a cluster run the step with an "
-            "IRSA service account; locally set AWS_PROFILE or "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-        )
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in ("NoSuchKey", "404", "NotFound"):
-            return KfpNlpError(f"{uri} does not exist; check the bucket and key")
-        if code == "NoSuchBucket":
-            return KfpNlpError(f"the bucket of {uri} does not exist; check the bucket name")
-        if code in ("AccessDenied", "403", "Forbidden"):
-            return KfpNlpError(
-                f"access to {uri} was denied; give the role the step runs as s3:GetObject, "
-                "s3:PutObject and s3:ListBucket on it"
-            )
-        if status >= 500:
-            # Fewer attempts than configured when boto3's retry quota ran out under many faults.
-            attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
-            answer = f"HTTP {status}" + (f" {code}" if code != str(status) else "")
-            return KfpNlpError(
-                f"the S3 endpoint kept failing for {uri} ({answer} after {attempts} "
-                "attempts); check the object store's health or AWS_ENDPOINT_URL and run again"
-            )
-        return KfpNlpError(f"S3 refused the request for {uri}: {code} {error.get('Message', '')}")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL", "the AWS default endpoint")
-    return KfpNlpError(
-        f"cannot reach S3 at {endpoint} for {uri} ({type(exc).__name__}); "
-        "check AWS_ENDPOINT_URL and the network, then run again"
-    )
-
-
-@contextlib.contextmanager
-def s3_errors(uri: str) -> Iterator[None]:
-    """Translate boto3 failures inside the block into KfpNlpError."""
-    try:
-        yield
-    except (ClientError, BotoCoreError, Boto3Error) as exc:
-        raise _s3_error(uri, exc) from exc
 
 
 def read_bytes(uri: str) -> bytes:
@@ -185,24 +48,8 @@ def read_bytes(uri: str) -> bytes:
             raise KfpNlpError(f"{uri} does not exist; check the path")
         return path.read_bytes()
     location = parse_s3(uri)
-    attempts = _attempts()
     with s3_errors(uri):
-        for attempt in range(attempts):
-            body = s3_client().get_object(Bucket=location.bucket, Key=location.key)["Body"]
-            try:
-                return body.read()
-            except _BODY_ERRORS:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(min(0.1 * 2**attempt, 2.0))
-    raise AssertionError("unreachable")
-
-
-def _folder(uri: str) -> str:
-    """The folder or S3 prefix that holds `uri`."""
-    if is_s3(uri):
-        return uri.rstrip("/").rsplit("/", 1)[0]
-    return str(local_path(uri).parent)
+        return read_object(location)
 
 
 def _refuse_pending(folder: str, what: str) -> None:
@@ -215,55 +62,10 @@ def _refuse_pending(folder: str, what: str) -> None:
         )
 
 
-def _upload(path: Path, location: S3Location) -> None:
-    """Upload one file, then abort any multipart upload of its key that is still open."""
-    config = _transfer()
-    try:
-        s3_client().upload_file(str(path), location.bucket, location.key, Config=config)
-    except Exception:
-        if path.stat().st_size >= config.multipart_threshold:
-            with contextlib.suppress(ClientError, BotoCoreError, KfpNlpError):
-                _abort_uploads(location, exact=True)
-        raise
-    if path.stat().st_size >= config.multipart_threshold:
-        _abort_uploads(location, exact=True)
-
-
 def upload_file(path: Path, uri: str) -> None:
     """Upload one local file to an S3 object (no unfinished multipart upload stays behind)."""
     with s3_errors(uri):
-        _upload(path, parse_s3(uri))
-
-
-def _abort_uploads(location: S3Location, exact: bool) -> int:
-    client = s3_client()
-    aborted = 0
-    pages = client.get_paginator("list_multipart_uploads")
-    for page in pages.paginate(Bucket=location.bucket, Prefix=location.key):
-        for upload in page.get("Uploads", []):
-            if exact and upload["Key"] != location.key:
-                continue
-            with contextlib.suppress(ClientError):  # completed or aborted meanwhile
-                client.abort_multipart_upload(
-                    Bucket=location.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
-                aborted += 1
-    return aborted
-
-
-def abort_uploads(uri: str) -> int:
-    """Abort every unfinished multipart upload under an S3 prefix; how many there were.
-
-    For prefixes only one writer uses (a training run's checkpoints): a killed writer's
-    uploads are billed until aborted and never visible otherwise.
-    """
-    if not is_s3(uri):
-        return 0
-    location = parse_s3(uri)
-    # Only this prefix's own folder: s3://b/run1 must not reach into s3://b/run10.
-    folder = S3Location(location.bucket, location.key.rstrip("/") + "/" if location.key else "")
-    with s3_errors(uri):
-        return _abort_uploads(folder, exact=False)
+        upload(path, parse_s3(uri))
 
 
 @contextlib.contextmanager
@@ -275,16 +77,16 @@ def local_copy(uri: str) -> Iterator[Path]:
             raise KfpNlpError(f"{uri} does not exist; check the path")
         if not path.is_file():
             raise KfpNlpError(f"{uri} is not a file; name a file, not a folder")
-        _refuse_pending(_folder(uri), uri)
+        _refuse_pending(folder_of(uri), uri)
         yield path
         return
     location = parse_s3(uri)
-    _refuse_pending(_folder(uri), uri)
+    _refuse_pending(folder_of(uri), uri)
     with tempfile.TemporaryDirectory(prefix="kfp-nlp-") as tmp:
         target = Path(tmp) / (Path(location.key).name or "object")
         with s3_errors(uri):
             s3_client().download_file(
-                location.bucket, location.key, str(target), Config=_transfer()
+                location.bucket, location.key, str(target), Config=transfer_config()
             )
         yield target
 
@@ -320,9 +122,9 @@ def exists(uri: str) -> bool:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return False
-        raise _s3_error(uri, exc) from exc
+        raise s3_error(uri, exc) from exc
     except BotoCoreError as exc:
-        raise _s3_error(uri, exc) from exc
+        raise s3_error(uri, exc) from exc
     return True
 
 
@@ -361,7 +163,7 @@ def download_dir(uri: str, dest: Path) -> Path:
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
             key = f"{prefix}/{name}" if prefix else name
-            s3_client().download_file(location.bucket, key, str(target), Config=_transfer())
+            s3_client().download_file(location.bucket, key, str(target), Config=transfer_config())
     return dest
 
 
@@ -402,7 +204,7 @@ def _publish(files: list[tuple[Path, str]]) -> None:
     Targets that held an older set keep their folder's pending marker after a failure: the old
     set is already partly replaced and must not be read as whole.
     """
-    folders = sorted({_folder(target) for _, target in files})
+    folders = sorted({folder_of(target) for _, target in files})
     replaced = any(exists(target) for _, target in files)
     written: list[str] = []
     try:
@@ -413,7 +215,7 @@ def _publish(files: list[tuple[Path, str]]) -> None:
             written.append(target)
     except BaseException:
         # Files go before markers, so markers stay wherever a leftover could remain.
-        with contextlib.suppress(KfpNlpError, OSError):
+        with contextlib.suppress(OneLineError, OSError):
             for target in written:
                 _remove(target)
             if not replaced:

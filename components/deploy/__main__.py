@@ -1,16 +1,15 @@
 """`python -m components.deploy --name NAME --storage-uri s3://...`: render and roll out."""
 
-import argparse
 from pathlib import Path
 
-from components.common.config import add_arguments, from_arguments
+from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import run_cli
 from components.deploy.config import DeployConfig
 from components.deploy.rollout import deploy
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = argument_parser(
         prog="python -m components.deploy",
         description="Render a KServe InferenceService for a model and roll it out safely.",
     )

@@ -4,8 +4,13 @@ An existing InferenceService is patched (JSON merge patch), never deleted and re
 revision that serves now keeps serving while the new one starts. If the new revision is not
 Ready within the timeout, the previous spec is patched back: KServe then keeps routing to the
 previous revision, and the error says why the rollout failed.
+
+The Kubernetes client retries a refused connection a few times but never an answer, so each API
+call here is retried with backoff on 409 Conflict, 429 and 5xx; what still fails, or an API
+server that cannot be reached, is a TransientError (exit 3) naming the API server.
 """
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +22,10 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from urllib3.exceptions import HTTPError
 
-from components.common.errors import KfpNlpError
+from components.common.errors import KfpNlpError, OneLineError, TransientError
+from components.common.retry import with_retries
 from components.deploy.config import DeployConfig
 from components.deploy.render import render, to_manifest
 
@@ -26,6 +33,8 @@ GROUP = constants.KSERVE_GROUP
 VERSION = constants.KSERVE_V1BETA1_VERSION
 PLURAL = constants.KSERVE_PLURAL_INFERENCESERVICE
 POLL_SECONDS = 2.0
+API_ATTEMPTS = 5
+_BUSY = (409, 429, 500, 502, 503, 504)
 
 
 @dataclass(frozen=True)
@@ -69,21 +78,48 @@ class InferenceServices:
         self.namespace = namespace
 
     def _call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        try:
+        def call() -> dict[str, Any]:
             return method(GROUP, VERSION, self.namespace, PLURAL, *args, **kwargs)
+
+        try:
+            return with_retries(call, _retryable, API_ATTEMPTS)
         except ApiException as exc:
             if exc.status == 404 and what == "get":
                 raise
-            reason = exc.reason or exc.status
-            if exc.status == 403:
-                raise KfpNlpError(
-                    f"not allowed to {what} inferenceservices in {self.namespace} ({reason}); "
-                    "grant the step's service account get, create and patch on them"
-                ) from exc
-            raise KfpNlpError(
-                f"the Kubernetes API refused to {what} the InferenceService in "
-                f"{self.namespace}: {exc.status} {reason}"
+            raise self._refused(what, exc) from exc
+        except HTTPError as exc:  # the connection, after the client's own retries
+            raise TransientError(
+                f"cannot reach the Kubernetes API at {self.host} to {what} the "
+                f"InferenceService in {self.namespace} ({type(exc).__name__}); check the "
+                "network and KUBECONFIG, then deploy again"
             ) from exc
+
+    @property
+    def host(self) -> str:
+        return self.api.api_client.configuration.host
+
+    def _refused(self, what: str, exc: ApiException) -> OneLineError:
+        reason = exc.reason or exc.status
+        if exc.status == 403:
+            return KfpNlpError(
+                f"not allowed to {what} inferenceservices in {self.namespace} ({reason}); "
+                "grant the step's service account get, create and patch on them"
+            )
+        if _status_reason(exc) == "AlreadyExists":
+            return TransientError(
+                f"another deploy created the InferenceService in {self.namespace} while this "
+                "one ran (409 AlreadyExists); deploy again to patch it"
+            )
+        if exc.status in _BUSY:
+            return TransientError(
+                f"the Kubernetes API at {self.host} kept failing to {what} the "
+                f"InferenceService in {self.namespace} ({exc.status} {reason} after "
+                f"{API_ATTEMPTS} attempts); check the API server's health, then deploy again"
+            )
+        return KfpNlpError(
+            f"the Kubernetes API refused to {what} the InferenceService in "
+            f"{self.namespace}: {exc.status} {reason}"
+        )
 
     def get(self, name: str) -> dict[str, Any] | None:
         try:
@@ -96,6 +132,26 @@ class InferenceServices:
 
     def patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("patch", self.api.patch_namespaced_custom_object, name, body)
+
+
+def _status_reason(exc: ApiException) -> str:
+    """The `reason` of the Kubernetes Status object in an error answer ("" if none)."""
+    try:
+        return str(json.loads(exc.body or "{}").get("reason", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _retryable(exc: Exception) -> bool:
+    """Worth another try: a conflict with a concurrent writer, throttling, a server error.
+
+    A create refused because the object exists already would be refused again.
+    """
+    return (
+        isinstance(exc, ApiException)
+        and exc.status in _BUSY
+        and _status_reason(exc) != "AlreadyExists"
+    )
 
 
 def merge_patch(manifest: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:

@@ -7,12 +7,11 @@ Writes report.html, predictions.parquet and summary.json under --output-dir (a f
 s3:// prefix) and prints the gate's decision as one JSON line.
 """
 
-import argparse
 import contextlib
 import json
 from pathlib import Path
 
-from components.common.config import add_arguments, from_arguments
+from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import run_cli
 from components.common.uri import join, local_copy
 from components.evaluate.config import EvaluateConfig
@@ -20,10 +19,9 @@ from components.evaluate.evaluation import evaluate, model_folder, write_outputs
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
+    parser = argument_parser(
         prog="python -m components.evaluate",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", required=True, help="challenger model folder or s3:// prefix")
     parser.add_argument("--test", required=True, help="test Dataset file (local or s3://)")

@@ -4,11 +4,10 @@ Every setting of FinetuneConfig is a flag (see `--help`). `--num-workers N` trai
 processes; `--checkpoint-uri` makes the run resumable (re-run the same command after a kill).
 """
 
-import argparse
 import json
 from pathlib import Path
 
-from components.common.config import add_arguments, from_arguments
+from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import run_cli
 from components.finetune.config import FinetuneConfig
 from components.finetune.finetune import finetune
@@ -16,7 +15,7 @@ from components.finetune.report import training_report_html
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m components.finetune", description=__doc__)
+    parser = argument_parser(prog="python -m components.finetune", description=__doc__)
     parser.add_argument("--train", required=True, help="training Dataset (Parquet), local or S3")
     parser.add_argument("--validation", required=True, help="validation Dataset (Parquet)")
     parser.add_argument(

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 
 from components.common.errors import KfpNlpError
+from components.common.s3 import abort_uploads
 from components.common.uri import (
-    abort_uploads,
     is_s3,
     join,
     list_files,

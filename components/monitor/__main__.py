@@ -4,9 +4,7 @@ Prints one JSON object (drift_detected, reason, reference and estimated macro-F1
 the report's path); exit status 0 whether or not drift was found.
 """
 
-import argparse
-
-from components.common.config import add_arguments, from_arguments
+from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import run_cli
 from components.monitor.config import MonitorConfig
 from components.monitor.monitor import monitor
@@ -14,7 +12,7 @@ from components.monitor.outputs import summary_json, write_report
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = argument_parser(
         prog="python -m components.monitor",
         description="Compare what a classifier saw with its reference; decide on drift.",
     )

@@ -7,10 +7,8 @@ writes out/train.parquet, out/validation.parquet, out/test.parquet, out/metrics.
 out/report.md (the output directory may be an s3:// prefix).
 """
 
-import argparse
-
 from components.common import uri
-from components.common.config import add_arguments, from_arguments
+from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import KfpNlpError, run_cli
 from components.prepare.config import PrepareConfig
 from components.prepare.prepare import PrepareOutputs, prepare_dataset
@@ -18,7 +16,7 @@ from components.prepare.prepare import PrepareOutputs, prepare_dataset
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the arguments, prepare the dataset, and print where the outputs are."""
-    parser = argparse.ArgumentParser(
+    parser = argument_parser(
         prog="python -m components.prepare", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--source", required=True, help="raw table: path or s3:// URI")

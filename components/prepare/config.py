@@ -97,11 +97,16 @@ class PrepareConfig:
             f"{self.validation_fraction}, test={self.test_fraction} sum to {sum(fractions):g}; "
             "make them sum to 1",
         )
-        require(bool(self.text_columns), "text_columns is empty; name the column with the text")
+        require(
+            bool(self.text_columns),
+            "text_columns is empty; name the column with the text (text_column in the "
+            "text-classifier-training pipeline)",
+        )
         require(
             all(name.strip() for name in self.text_columns),
             f"text_columns {self.text_columns} holds an empty column name; name the column(s) "
-            "with the text, e.g. --text-columns reply_text",
+            "with the text, e.g. --text-columns reply_text (text_column=reply_text in the "
+            "text-classifier-training pipeline)",
         )
         require(self.seed >= 0, f"seed {self.seed} is negative; pass 0 or a positive integer")
         require(bool(self.label_column), "label_column is empty; name the column with the label")

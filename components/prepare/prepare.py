@@ -186,7 +186,8 @@ def _check_columns(schema: pa.Schema, config: PrepareConfig, source: str) -> Non
             )
     raise KfpNlpError(
         f"{source} has no column {', '.join(repr(c) for c in missing)}; its columns are "
-        f"{', '.join(repr(c) for c in schema.names)}: pass them as text_columns/label_column"
+        f"{', '.join(repr(c) for c in schema.names)}: pass them as text_columns/label_column "
+        "(text_column/label_column in the text-classifier-training pipeline)"
     )
 
 
@@ -508,7 +509,8 @@ class _Plan:
         if not keep.any():
             raise KfpNlpError(
                 f"no usable rows remain in {self.source} after cleaning (dropped: "
-                f"{self._dropped_text()}); check text_columns, label_column and the filters"
+                f"{self._dropped_text()}); check text_columns (text_column in the "
+                "text-classifier-training pipeline), label_column and the filters"
             )
         if len(self.labels) < 2:
             raise KfpNlpError(

@@ -12,14 +12,14 @@ import argparse
 import json
 from pathlib import Path
 
-from components.common.config import add_arguments, from_arguments
+from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import KfpNlpError, run_cli
 from components.registry import registry
 from components.registry.config import RegistryConfig
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m components.registry", description=__doc__)
+    parser = argument_parser(prog="python -m components.registry", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     register = commands.add_parser("register", help="register a model folder as a new version")
     register.add_argument("model_dir", type=Path, help="model folder with kfp_nlp_manifest.json")

@@ -27,7 +27,7 @@ from typing import Any
 
 from components.common import uri
 from components.common.artifacts import content_sha256, verify_manifest
-from components.common.errors import KfpNlpError
+from components.common.errors import KfpNlpError, OneLineError
 
 CHAMPION = "champion"
 REGISTRATION = "registration.json"
@@ -135,7 +135,7 @@ def register_version(
             },
         )
     except BaseException:
-        with contextlib.suppress(KfpNlpError, OSError):
+        with contextlib.suppress(OneLineError, OSError):
             uri.delete_tree(target)
         raise
     _record(root, name, {"event": "registered", "version": version, "metadata": metadata or {}})

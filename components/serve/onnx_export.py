@@ -14,7 +14,6 @@ a multi-label one. The graph outputs logits either way; the scorer applies softm
 The folder is assembled aside and moved into place only when complete.
 """
 
-import argparse
 import inspect
 import os
 import shutil
@@ -31,7 +30,7 @@ from components.common.artifacts import (
     verify_manifest,
     write_manifest,
 )
-from components.common.config import add_arguments, from_arguments
+from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import run_cli
 from components.common.inference import Classifier, label_sets, load_classifier, predict_proba
 from components.common.splits import read_split
@@ -131,7 +130,7 @@ def export_onnx(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = argument_parser(
         prog="python -m components.serve.onnx_export",
         description="Export a Model artifact to ONNX fp32 and int8, measuring the int8 cost.",
     )

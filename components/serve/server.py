@@ -26,7 +26,6 @@ metrics; SIGTERM drains (components.serve.http). With --payload-log-uri every sc
 recorded in the background (components.serve.payload_log) and the log is flushed after a drain.
 """
 
-import argparse
 import json
 import re
 import threading
@@ -42,7 +41,7 @@ from kserve.errors import InvalidInput, ModelNotReady
 from kserve.logging import logger
 
 from components.common.artifacts import content_sha256, verify_manifest
-from components.common.config import add_arguments, from_arguments
+from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import KfpNlpError
 from components.common.inference import (
     Classifier,
@@ -399,6 +398,6 @@ def _load(model: TextClassifierModel) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """`kfp-nlp serve`: serve a Model artifact folder over HTTP."""
-    parser = argparse.ArgumentParser(prog="kfp-nlp serve", description=__doc__.splitlines()[0])
+    parser = argument_parser(prog="kfp-nlp serve", description=__doc__.splitlines()[0])
     add_arguments(parser, ServeConfig)
     serve(from_arguments(ServeConfig, parser.parse_args(argv)))

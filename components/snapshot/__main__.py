@@ -7,15 +7,15 @@ prints the fingerprint that the pipeline hands to the cached steps (with --json:
 identity record it was computed from).
 """
 
-import argparse
 import json
 
+from components.common.config import argument_parser
 from components.common.errors import run_cli
 from components.snapshot.snapshot import fingerprint, snapshot
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m components.snapshot", description=__doc__)
+    parser = argument_parser(prog="python -m components.snapshot", description=__doc__)
     parser.add_argument("location", help="local path, file:// or s3:// URI (file or prefix)")
     parser.add_argument("--json", action="store_true", help="print the identity record too")
     args = parser.parse_args(argv)

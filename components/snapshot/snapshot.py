@@ -19,9 +19,10 @@ from typing import Any
 from components.common import uri
 from components.common.artifacts import sha256_file
 from components.common.errors import KfpNlpError
+from components.common.locations import S3Location
 
 
-def _s3_object(location: uri.S3Location, head: dict[str, Any]) -> dict[str, Any]:
+def _s3_object(location: S3Location, head: dict[str, Any]) -> dict[str, Any]:
     version = head.get("VersionId")
     if version and version != "null":
         return {"kind": "s3-version", "key": location.key, "version_id": version}

@@ -20,16 +20,17 @@ CliMain = Callable[[list[str] | None], object]
 
 
 @pytest.fixture
-def run_failing(capsys: pytest.CaptureFixture) -> Callable[[CliMain, list[str]], str]:
-    """Run a command line in-process expecting the one-line failure; return that line."""
+def run_failing(capsys: pytest.CaptureFixture) -> Callable[..., str]:
+    """Run a command line in-process expecting the one-line failure with exit status `code`
+    (2: bad input, 3: a service kept failing); return that line."""
 
-    def run(main: CliMain, argv: list[str]) -> str:
+    def run(main: CliMain, argv: list[str], code: int = 2) -> str:
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:
             run_cli(main, argv)
         err = capsys.readouterr().err
         lines = err.strip().splitlines()
-        assert exit_info.value.code == 2, err
+        assert exit_info.value.code == code, err
         assert len(lines) == 1 and lines[0].startswith("error: "), err
         return lines[0]
 

@@ -57,7 +57,7 @@ def test_prepare_whose_endpoint_fails_mid_upload_publishes_nothing(
     fault, flaky_s3, s3_bucket, s3_endpoint, small_csv, run_failing, monkeypatch
 ):
     """Issue 1: the endpoint starts failing every request (503 SlowDown, or dead) after the
-    first output went up: one line, exit 2, and not one output readable."""
+    first output went up: one line, exit 3, and not one output readable."""
     source = put_source(s3_bucket, small_csv)
     prefix = f"s3://{s3_bucket}/prepared"
     proxy = flaky_s3()
@@ -70,7 +70,7 @@ def test_prepare_whose_endpoint_fails_mid_upload_publishes_nothing(
         return uploads >= 2
 
     proxy.add(fault, from_second_output)
-    line = run_failing(prepare_cli, ["--source", source, "--output-dir", prefix, *COLUMNS])
+    line = run_failing(prepare_cli, ["--source", source, "--output-dir", prefix, *COLUMNS], 3)
     assert "SlowDown" in line or "HTTP 503" in line or "cannot reach S3" in line
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
@@ -87,7 +87,7 @@ def test_prepare_cleans_up_after_an_upload_that_kept_failing(
     prefix = f"s3://{s3_bucket}/prepared"
     proxy = flaky_s3()
     proxy.add("503", lambda r: r.method == "PUT" and r.path.endswith("/test.parquet"), times=3)
-    line = run_failing(prepare_cli, ["--source", source, "--output-dir", prefix, *COLUMNS])
+    line = run_failing(prepare_cli, ["--source", source, "--output-dir", prefix, *COLUMNS], 3)
     assert "test.parquet" in line and "HTTP 503 SlowDown after 3 attempts" in line
     assert uri.list_files(prefix) == []
 
@@ -118,7 +118,7 @@ def test_register_dying_mid_multipart_upload_leaves_no_parts(
     proxy = flaky_s3()
     proxy.add("503", lambda r: "partNumber=2" in r.query, times=3)
     argv = ["register", str(model), "--registry-root", root, "--model-name", "intents"]
-    line = run_failing(registry_cli, argv)
+    line = run_failing(registry_cli, argv, 3)
     assert "model.safetensors" in line and "503" in line
     assert uri.list_files(root) == []
 

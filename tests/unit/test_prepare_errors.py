@@ -19,11 +19,11 @@ from components.prepare.__main__ import main
 pytestmark = pytest.mark.unit
 
 
-def fail(argv: list[str], capsys: pytest.CaptureFixture) -> str:
-    """Run the CLI expecting failure; return its single error line."""
+def fail(argv: list[str], capsys: pytest.CaptureFixture, code: int = 2) -> str:
+    """Run the CLI expecting failure with exit status `code`; return its single error line."""
     with pytest.raises(SystemExit) as exit_info:
         run_cli(main, argv)
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == code
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
@@ -172,7 +172,8 @@ def test_s3_answering_500_a_few_times_is_retried(flaky_s3, s3_bucket: str, tmp_p
 def test_s3_answering_500_always_fails_in_bounded_time(flaky_s3, s3_bucket: str, out: Path, capsys):
     proxy = flaky_s3(failures=-1)
     started = time.monotonic()
-    message = run_bad(f"s3://{s3_bucket}/raw.csv", out, capsys)
+    message = fail(["--source", f"s3://{s3_bucket}/raw.csv", "--output-dir", str(out)], capsys, 3)
+    assert not out.exists() or not any(out.iterdir())
     assert time.monotonic() - started < 60
     assert "HTTP 500" in message and "after 5 attempts" in message
     assert proxy.requests >= 5  # every attempt reached the endpoint before giving up
