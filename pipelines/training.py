@@ -122,6 +122,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             "format",
             "base_model",
             "base_model_fingerprint",
+            "check_only",
             "champion_uri",
             "approved",
         ),
@@ -246,7 +247,7 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         champion.set_display_name("Find champion").set_caching_options(False)
         touches_s3(champion, settings)
 
-        trained = finetune_classifier(
+        tuning = dict(
             train=prepared.outputs["train"],
             validation=prepared.outputs["validation"],
             base_model=base_model_uri,
@@ -263,7 +264,13 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             max_train_samples=max_train_samples,
             **pick(inherited, finetune_classifier),
         )
-        trained.after(champion)
+        # KFP retries every failure of the fine-tune (a preempted node resumes from its
+        # checkpoint) and cannot tell a bad setting from an evicted pod: the same step first
+        # checks the settings and inputs once, without retries, and trains nothing.
+        trained = finetune_classifier(**tuning)
+        checked = finetune_classifier(check_only=True, **tuning).after(champion)
+        touches_s3(resources(checked.set_display_name("Check fine-tune"), "1", "4Gi"), settings)
+        trained.after(checked)
         touches_s3(resources(trained.set_display_name("Fine-tune"), "4", "16Gi"), settings)
         on_gpu(resumable(trained), settings)
 

@@ -38,6 +38,7 @@ def finetune_classifier(
     max_train_samples: int = 0,
     log_steps: int = 20,
     allow_pickle_weights: bool = False,
+    check_only: bool = False,
 ):
     """Fine-tunes a pretrained transformer into a text classifier (single- or multi-label).
 
@@ -53,6 +54,9 @@ def finetune_classifier(
         checkpoint_uri: Local folder or s3:// prefix for resumable checkpoints; empty keeps them
             beside the model output under the pipeline root, where a retry of this task finds
             them, and removes them after success.
+        check_only: Check the settings, the splits, the base model and the checkpoints, and
+            train nothing: the pipeline runs this first, without retries, so that a bad input
+            fails once instead of once per retry of the fine-tune.
 
     Returns:
         model: The classifier: a save_pretrained folder (safetensors, tokenizer, config with

@@ -122,7 +122,11 @@ def _run_workers(job: Job, workdir: Path, workers: int) -> None:
 
 
 def finetune(
-    train_uri: str, validation_uri: str, output_uri: str, config: FinetuneConfig
+    train_uri: str,
+    validation_uri: str,
+    output_uri: str,
+    config: FinetuneConfig,
+    check_only: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune `config.base_model` on the training split; write the Model to `output_uri`.
 
@@ -131,9 +135,12 @@ def finetune(
         validation_uri: the validation Dataset, used for early stopping and the best weights.
         output_uri: an empty local folder or s3:// prefix for the Model.
         config: the training settings.
+        check_only: check the splits, the base model and the checkpoints against the settings,
+            and train nothing.
 
     Returns:
-        The run's result: labels, task, metrics, per-evaluation history and provenance.
+        The run's result: labels, task, metrics, per-evaluation history and provenance (with
+        `check_only`: the labels and the task).
     """
     _check_output(output_uri)
     with contextlib.ExitStack() as stack:
@@ -162,6 +169,8 @@ def finetune(
         }
         if config.checkpoint_uri:
             _check_checkpoint(CheckpointStore(config.checkpoint_uri), fingerprint)
+        if check_only:
+            return {"labels": labels, "task": task}
         model_dir = workdir / "model"
         job = Job(
             config=config.to_dict(),

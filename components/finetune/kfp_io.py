@@ -41,13 +41,14 @@ def run_component(
     training_curves: Any,
     base_model_artifact: Any = None,
     base_model_fingerprint: str = "",
+    check_only: bool = False,
     **settings: Any,
 ) -> dict[str, Any]:
     """Fine-tune from KFP artifacts; log metrics, the model's metadata and the curves page.
 
     `base_model_fingerprint` only keys KFP's cache (the training reads the base model itself).
     Without a `checkpoint_uri` the run checkpoints to `run_scoped_checkpoints` and removes them
-    once the model is written.
+    once the model is written. `check_only` checks the settings and inputs and writes nothing.
     """
     if base_model_artifact is not None:
         settings["base_model"] = base_model_artifact.path
@@ -55,6 +56,10 @@ def run_component(
     if scoped:
         settings["checkpoint_uri"] = scoped
     config = FinetuneConfig(**settings)
+    if check_only:
+        checked = finetune(train.path, validation.path, model.path, config, check_only=True)
+        print(f"fine-tune settings and inputs checked: {checked['task']}, {checked['labels']}")
+        return checked
     result = finetune(train.path, validation.path, model.path, config)
     if scoped:
         uri.delete_tree(scoped)

@@ -34,7 +34,7 @@ STAGES = [
     (
         finetune_classifier,
         FinetuneConfig,
-        {"base_model_fingerprint"},
+        {"base_model_fingerprint", "check_only"},
         {"base_model", "checkpoint_uri"},
     ),
     (evaluate_classifier, EvaluateConfig, {"champion_uri"}, set()),
