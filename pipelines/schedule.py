@@ -50,8 +50,8 @@ from pipelines.kfp_remote import (
     connect,
     kfp_errors,
     load_package,
-    typed_parameters,
 )
+from pipelines.params import typed_parameters
 
 MANAGED = "managed by kfp-nlp schedule"
 _KEYS = {
@@ -196,7 +196,7 @@ def _schedule(entry: Any, where: str, compiled_dir: Path, cluster_timezone: str)
         timezone=timezone,
         experiment=str(entry.get("experiment") or "Default"),
         enabled=enabled,
-        params=typed_parameters(package, params, where),
+        params=typed_parameters(package.parameters, params, package.name, where),
         service_account=str(entry.get("service_account") or ""),
     )
 

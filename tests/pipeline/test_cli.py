@@ -14,8 +14,10 @@ import yaml
 from kfp import dsl
 
 from components.common.image import IMAGE
-from pipelines.cli import StepFailed, main, print_summary, run_pipeline
+from pipelines.cli import main
 from pipelines.kfp_remote import load_package
+from pipelines.local_run import StepFailed, run_pipeline
+from pipelines.run_summary import print_summary
 
 pytestmark = pytest.mark.pipeline
 SERVING_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ml/kfp-nlp:2.0.1"
@@ -163,7 +165,7 @@ def test_json_errors_are_json_with_exit_status_2(capsys):
         main(["run", "text_classifier_training", "--local", "--json", "--param", "seed=x"])
     assert exit_info.value.code == 2
     error = json.loads(capsys.readouterr().out)
-    assert "seed='x' is not a valid integer" in error["error"] and error["step"] is None
+    assert "seed='x' is not a whole number" in error["error"] and error["step"] is None
 
 
 @pytest.mark.parametrize(
@@ -191,9 +193,9 @@ def test_json_errors_are_json_with_exit_status_2(capsys):
                 "--param",
                 "data_uri=x",
             ],
-            "seed='abc' is not a valid integer",
+            "--param: seed='abc' is not a whole number; give e.g. seed=3",
         ),
-        (["run", "text_classifier_training", "--local"], "missing required parameter(s) data_uri"),
+        (["run", "text_classifier_training", "--local"], "needs a value for data_uri"),
         (
             ["run", "text_classifier_training", "--local", "--param", "data_uri=nowhere.csv"],
             "data_uri 'nowhere.csv' does not exist here",
@@ -229,7 +231,7 @@ def test_help_lists_the_chosen_pipelines_parameters(command: str, tmp_path: Path
     assert done.returncode == 0
     assert "parameters of text_classifier_training" in done.stdout
     assert "data_uri (text, required)" in done.stdout
-    assert "epochs (integer, default 3)" in done.stdout
+    assert "epochs (whole number, default 3)" in done.stdout
     assert 'slice_columns (text, default "text_length")' in done.stdout
     assert "Field separator of a CSV source" in done.stdout
 
