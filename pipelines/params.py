@@ -116,7 +116,7 @@ def typed_parameters(
         except (ValueError, TypeError):
             words, example = KINDS.get(kind, (kind.lower(), ""))
             article = "" if kind in ("STRING", "BOOLEAN") else "a "
-            hint = "; quote text in YAML" if kind == "STRING" and not from_text else ""
+            hint = "" if from_text else " (quote text in YAML, not numbers or true/false)"
             raise KfpNlpError(
                 f"{where}: {name}={value!r} is not {article}{words}; "
                 f"give e.g. {name}={example}{hint}"
