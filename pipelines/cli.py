@@ -112,6 +112,12 @@ def cmd_compile(args: argparse.Namespace) -> None:
     output_dir = args.output_dir or (CUSTOM_COMPILED_DIR if custom else COMPILED_DIR)
     for path in compile_all(Path(output_dir), settings):
         print(path)
+    if Path(output_dir).resolve() != COMPILED_DIR:
+        print(
+            f"submit or schedule these with --compiled-dir {output_dir} (by name, `submit` and "
+            f"`schedule` read {COMPILED_DIR.relative_to(COMPILED_DIR.parents[1])})",
+            file=sys.stderr,
+        )
 
 
 class RunHelp(argparse.Action):

@@ -17,7 +17,8 @@ What comes from kfp.local itself and what is kept hand-written here, and why:
   step and ETA) reaches this process only as the lines that kfp.local's SubprocessRunner
   `print()`s to `sys.stdout`; there is no other channel. So `sys.stdout`, and only it, is
   redirected with `contextlib.redirect_stdout` for the run, into the run's log file and each
-  step's own file; the terminal (stderr) gets the step lines.
+  step's own file; the terminal (stderr) gets the step lines. The runner's warnings (settings
+  it ignores locally) go to the same log through `warnings.showwarning`.
 """
 
 import contextlib
@@ -28,6 +29,7 @@ import re
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -159,6 +161,18 @@ class StepMonitor(logging.Filter):
                     self._finish(step, "done" if end[2] == "SUCCESS" else "failed")
         return True
 
+    def warning(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        """`warnings.showwarning` for the run: a warning is a line of the log, not the terminal."""
+        self.output.write(warnings.formatwarning(message, category, filename, lineno, line))
+
     def fail_running(self) -> Step | None:
         """The step a failed run ended in, marked failed (the runner may not have logged it)."""
         with self._lock:
@@ -285,7 +299,9 @@ def run_pipeline(
     runner_log = logging.getLogger()
     runner_log.addFilter(monitor)
     try:
-        with contextlib.redirect_stdout(monitor.output):
+        with contextlib.redirect_stdout(monitor.output), warnings.catch_warnings():
+            # The runner's notes (settings it ignores, the image it does not use) go to the log.
+            warnings.showwarning = monitor.warning
             task = pipeline(**params)
     except RuntimeError as exc:
         failed = monitor.fail_running()

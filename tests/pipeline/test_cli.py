@@ -174,7 +174,9 @@ def slow(seconds: float):
 def test_a_long_step_shows_progress_at_a_steady_interval_off_a_terminal(tmp_path: Path, capsys):
     run = run_pipeline(slow, {"seconds": 1.5}, tmp_path, progress_every=0.4)
     assert run.outputs == {} and [s.state for s in run.steps] == ["done"]
-    lines = [line for line in capsys.readouterr().err.splitlines() if "train-slowly" in line]
+    header, *lines = capsys.readouterr().err.splitlines()
+    assert header.startswith("slow: one line per step")
+    assert all(line.startswith("  train-slowly ") for line in lines), lines
     running = [line for line in lines if " running " in line]
     assert len(running) >= 4, lines
     assert re.search(r"running  \d+s  step 2/4 \(50%\)  12.5 samples/s  ETA 3s$", running[-1])
