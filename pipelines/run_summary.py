@@ -163,16 +163,20 @@ def _release_lines(summary: dict[str, Any]) -> list[str]:
     backend = BACKENDS.get(summary["backend"], summary["backend"])
     registry_uri = summary["parameters"]["registry_uri"]
     lines = [
-        f"release:  {summary['model_name']} version {summary['registry_version']}, served with "
-        f"{backend} from {summary['served_uri']}"
+        f"release:  {summary['model_name']} version {summary['registry_version']} deployed, "
+        f"served with {backend} from {summary['served_uri']}"
     ]
     if summary["released"]:
         lines.append(
             f"registry: version {summary['registry_version']} is the champion in {registry_uri}"
         )
     if summary.get("manifest"):
-        where = summary.get("endpoint") or "rendered only (deploy_dry_run)"
-        lines.append(f"deploy:   InferenceService {summary['manifest']} ({where})")
+        applied = (
+            f"answers at {summary['endpoint']}"
+            if summary.get("endpoint")
+            else ("rendered, not applied (deploy_dry_run=true)")
+        )
+        lines.append(f"deploy:   InferenceService {summary['manifest']}, {applied}")
     return lines
 
 

@@ -301,3 +301,30 @@ def test_compile_with_an_image_leaves_the_committed_yaml_alone(tmp_path: Path):
     assert written == sorted(p.relative_to(COMPILED_DIR) for p in committed)
     assert f"image: {SERVING_IMAGE}" in (out / "batch_scoring.yaml").read_text()
     assert {p: p.read_bytes() for p in COMPILED_DIR.rglob("*.yaml")} == committed
+
+
+def test_a_monitoring_summary_shows_the_drift_decision_and_its_reason(tmp_path: Path):
+    report = tmp_path / "report.html"
+    summary = {
+        "pipeline": "text_classifier_monitoring",
+        "parameters": {"model_uri": "model", "current_uri": "window.csv"},
+        "seconds": 42.0,
+        "outputs": {
+            "metrics": {"path": str(tmp_path / "metrics"), "metadata": {}},
+            "report": {"path": str(report), "metadata": {}},
+            "drift_detected": True,
+            "reason": "drift: label share of 'complaint' 0.41 vs 0.12",
+            "retrain": False,
+        },
+        "log": str(tmp_path / "run.log"),
+        "drift_detected": True,
+        "reason": "drift: label share of 'complaint' 0.41 vs 0.12",
+        "retrain": False,
+        "reference_macro_f1": 0.9,
+        "estimated_macro_f1": 0.71,
+        "report": str(report),
+    }
+    shown = capsys_text(summary).splitlines()
+    assert "drift:    DETECTED: drift: label share of 'complaint' 0.41 vs 0.12" in shown
+    assert "estimate: macro_f1 0.710 (reference 0.900)" in shown and "retrain:  no" in shown
+    assert any(line.endswith(str(report)) for line in shown)
