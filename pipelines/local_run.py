@@ -65,6 +65,7 @@ class Step:
     error: str = ""
     bad_input: bool = False
     progress: str = ""
+    shown: float = field(default_factory=time.monotonic)
 
     def status(self) -> str:
         """`running  1m 05s  step 40/120 (33%)  51.2 samples/s  ETA 2m 10s`, or how it ended."""
@@ -134,8 +135,8 @@ class StepMonitor(logging.Filter):
         self._step_file: TextIO | None = None
         self._lock = threading.RLock()
         self._stop = threading.Event()
-        interval = 1.0 if self.live else progress_every
-        self._ticker = threading.Thread(target=self._tick, args=(interval,), daemon=True)
+        self.progress_every = progress_every
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
         if not verbose:
             self._ticker.start()
 
@@ -222,11 +223,17 @@ class StepMonitor(logging.Filter):
                 if self.live:
                     self._show(step)
 
-    def _tick(self, interval: float) -> None:
-        while not self._stop.wait(interval):
+    def _tick(self) -> None:
+        """Each second: refresh a terminal's live line; otherwise print a line for a step
+        that has run `progress_every` seconds since it started or was last shown."""
+        while not self._stop.wait(min(1.0, self.progress_every)):
             with self._lock:
-                if self.running is not None:
-                    self._show(self.running, tick=True)
+                step = self.running
+                if step is not None and (
+                    self.live or time.monotonic() - step.shown >= self.progress_every
+                ):
+                    step.shown = time.monotonic()
+                    self._show(step, tick=True)
 
     def _show(self, step: Step, final: bool = False, tick: bool = False) -> None:
         """A terminal's live line follows every change; other output gets a line per finished
