@@ -180,7 +180,7 @@ class StepMonitor(logging.Filter):
             step = self.running
             if step is not None:
                 self._finish(step, "failed")
-            return next((s for s in self.steps if s.state == "failed"), None)
+            return next((s for s in reversed(self.steps) if s.state == "failed"), None)
 
     def close(self) -> None:
         self._stop.set()

@@ -123,7 +123,8 @@ def _next_commands(summary: dict[str, Any]) -> dict[str, Any]:
     model = summary["outputs"]["model"]["path"]
     return {
         "why": f"nothing is released as {summary['model_name']} yet, so score with this run's "
-        "model (to release one, train on more or cleaner data, or change --param thresholds):",
+        "model (to release one: train on more or cleaner data, or relax the gate with "
+        "--param thresholds=... or --param require_beat_baseline=false):",
         "commands": [_command("run", "batch_scoring", "--local", **scoring, model_uri=model)],
     }
 
