@@ -1,10 +1,9 @@
-"""What `kfp-nlp submit` and `kfp-nlp schedule` share: the KFP client, compiled packages and
-their typed parameters.
+"""What `kfp-nlp submit` and `kfp-nlp schedule` share: the KFP client and compiled packages.
 
 A compiled package is named either by path (`some/where/pipeline.yaml`) or by the name `kfp-nlp
-compile` gave it (`pipelines/compiled/<name>.yaml`). Parameters are checked against the types the
-package declares before anything is sent, so a typo fails here with a one-line error instead of
-as a failed run on the cluster.
+compile` gave it (`pipelines/compiled/<name>.yaml`). Its declared parameters (pipelines.params
+checks values against them before anything is sent, so a typo fails here with a one-line error
+instead of as a failed run on the cluster) travel with it.
 """
 
 import argparse
@@ -12,9 +11,8 @@ import contextlib
 import hashlib
 import json
 import os
-import textwrap
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +23,9 @@ import yaml
 from kfp_server_api.exceptions import ApiException
 
 from components.common.errors import KfpNlpError
+from pipelines.catalog import COMPILED_DIR
 
-COMPILED_DIR = Path(__file__).parent / "compiled"
 TOKEN_ENV = "KFP_NLP_TOKEN"
-_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
 @dataclass(frozen=True)
@@ -143,123 +140,3 @@ def load_package(pipeline: str, compiled_dir: Path = COMPILED_DIR) -> PipelinePa
         parameters=parameters,
         sha256=hashlib.sha256(raw).hexdigest(),
     )
-
-
-_KINDS = {
-    "STRING": "text",
-    "NUMBER_INTEGER": "integer",
-    "NUMBER_DOUBLE": "number",
-    "BOOLEAN": "true/false",
-    "LIST": "list",
-    "STRUCT": "object",
-}
-
-
-def describe_parameters(parameters: Mapping[str, Mapping[str, Any]]) -> str:
-    """A pipeline's parameters for --help: required ones first, each with type, default, meaning."""
-    lines = []
-    required = [
-        n for n, s in parameters.items() if "defaultValue" not in s and not s.get("isOptional")
-    ]
-    for name in [*sorted(required), *sorted(set(parameters) - set(required))]:
-        spec = parameters[name]
-        kind = _KINDS.get(spec.get("parameterType", "STRING"), "text")
-        default = spec.get("defaultValue")
-        if spec.get("parameterType") == "NUMBER_INTEGER" and isinstance(default, float):
-            default = int(default)  # protobuf keeps every number as a double
-        shown = "required" if name in required else f"default {json.dumps(default)}"
-        lines.append(f"  {name} ({kind}, {shown})")
-        if spec.get("description"):
-            lines += textwrap.wrap(
-                spec["description"], width=96, initial_indent=" " * 6, subsequent_indent=" " * 6
-            )
-    return "\n".join(lines)
-
-
-def parse_assignments(items: list[str]) -> dict[str, str]:
-    """`["a=1", "b=x"]` as `{"a": "1", "b": "x"}` (values stay text until typed)."""
-    values: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise KfpNlpError(f"--param {item!r} is not NAME=VALUE; write e.g. --param epochs=3")
-        values[name.strip()] = value
-    return values
-
-
-def _typed(kind: str, value: Any, from_text: bool) -> Any:
-    """`value` as the KFP parameter type `kind`; text is parsed only when `from_text`."""
-    if from_text and kind != "STRING":
-        return _parsed(kind, value)
-    if kind == "STRING" and isinstance(value, str):
-        return value
-    if kind == "BOOLEAN" and isinstance(value, bool):
-        return value
-    if kind in ("NUMBER_INTEGER", "NUMBER_DOUBLE") and not isinstance(value, bool | str):
-        return _parsed(kind, value)
-    if kind == "LIST" and isinstance(value, list):
-        return value
-    if kind == "STRUCT" and isinstance(value, dict):
-        return value
-    raise ValueError(kind)
-
-
-def _parsed(kind: str, value: Any) -> Any:
-    """Text (or a number, for number kinds) converted to the KFP parameter type `kind`."""
-    if kind == "BOOLEAN" and str(value).lower() in _TRUE | _FALSE:
-        return str(value).lower() in _TRUE
-    if kind == "NUMBER_INTEGER":
-        if isinstance(value, float):
-            if value.is_integer():
-                return int(value)
-            raise ValueError(kind)
-        return int(value)
-    if kind == "NUMBER_DOUBLE":
-        return float(value)
-    if kind in ("LIST", "STRUCT"):
-        parsed = json.loads(value)
-        if isinstance(parsed, list if kind == "LIST" else dict):
-            return parsed
-    raise ValueError(kind)
-
-
-def typed_parameters(
-    package: PipelinePackage, values: Mapping[str, Any], where: str, from_text: bool = False
-) -> dict[str, Any]:
-    """The run parameters, checked against and converted to the types `package` declares.
-
-    Args:
-        package: The compiled pipeline the parameters are for.
-        values: Parameter values by name.
-        where: Where the values came from, for error messages (e.g. `--param`).
-        from_text: The values are command line text to parse (`3`, `true`, `["a"]`); otherwise
-            they must already have the declared type (as YAML values do).
-    """
-    declared = package.parameters
-    unknown = sorted(set(values) - set(declared))
-    if unknown:
-        raise KfpNlpError(
-            f"{where}: pipeline {package.name!r} has no parameter {unknown[0]!r}; "
-            f"its parameters are: {', '.join(sorted(declared)) or 'none'}"
-        )
-    missing = sorted(
-        name
-        for name, spec in declared.items()
-        if name not in values and "defaultValue" not in spec and not spec.get("isOptional")
-    )
-    if missing:
-        raise KfpNlpError(
-            f"{where}: pipeline {package.name!r} needs a value for {', '.join(missing)}; "
-            "give each one (e.g. --param NAME=VALUE)"
-        )
-    typed: dict[str, Any] = {}
-    for name, value in values.items():
-        kind = declared[name].get("parameterType", "STRING")
-        try:
-            typed[name] = _typed(kind, value, from_text)
-        except (ValueError, TypeError):
-            raise KfpNlpError(
-                f"{where}: {name}={value!r} is not a valid {kind.lower()} for pipeline "
-                f"{package.name!r}; give a {kind.lower()} value (quote text in YAML)"
-            ) from None
-    return typed

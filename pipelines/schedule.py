@@ -3,16 +3,8 @@
     kfp-nlp schedule --host http://localhost:8888 manifests/schedules/schedules.yaml
     kfp-nlp schedule --host ... --dry-run manifests/schedules/schedules.yaml
 
-The file is a list of schedules:
-
-    - name: retrain-intents              # the recurring run's name, unique
-      pipeline: text_classifier_training  # name in pipelines/compiled/, or a .yaml path
-      cron: "0 3 * * 1"                  # 5 fields (minute first) or KFP's 6 (seconds first)
-      timezone: UTC                      # the timezone the cluster's scheduler uses
-      experiment: intents                # created if missing (default: Default)
-      enabled: true                      # false keeps the recurring run, paused
-      params: {data_uri: s3://b/k.csv}   # checked against the pipeline's parameter types
-      service_account: kfp-nlp-runner    # service account the runs' pods use (optional)
+The file's format, and how it is checked, is in pipelines/schedules_file.py (`kfp-nlp schedule
+--help` shows it too).
 
 Applying it is idempotent. The pipeline is uploaded as a version named after the package version
 and the compiled file's content hash, only if that version is not there yet. Each recurring run is
@@ -27,84 +19,26 @@ KFP's API has no timezone field: cron is evaluated in the timezone of the cluste
 scheduledworkflow controller (its CRON_SCHEDULE_TIMEZONE, UTC unless changed). Each schedule names
 its timezone explicitly and it must equal `--cluster-timezone`, so a cron written for another zone
 is refused rather than silently shifted.
+
+`--dry-run` with an endpoint prints what applying would create, replace, enable, disable, delete
+or leave alone. Without one (no --host, no $KF_PIPELINES_ENDPOINT) it checks the file offline and
+prints what it declares, which is what applying would create or update; it says so.
 """
 
 import argparse
 import json
-import re
-import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import kfp
-import yaml
 from kfp_server_api import V2beta1RecurringRun
 
 from components import __version__
-from components.common.errors import KfpNlpError
-from pipelines.kfp_remote import (
-    PipelinePackage,
-    add_connection_arguments,
-    connect,
-    kfp_errors,
-    load_package,
-    typed_parameters,
-)
-
-MANAGED = "managed by kfp-nlp schedule"
-_KEYS = {
-    "name",
-    "pipeline",
-    "cron",
-    "timezone",
-    "experiment",
-    "enabled",
-    "params",
-    "service_account",
-}
-_REQUIRED = ("name", "pipeline", "cron", "timezone")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_MACROS = {
-    "@yearly": "0 0 0 1 1 *",
-    "@annually": "0 0 0 1 1 *",
-    "@monthly": "0 0 0 1 * *",
-    "@weekly": "0 0 0 * * 0",
-    "@daily": "0 0 0 * * *",
-    "@midnight": "0 0 0 * * *",
-    "@hourly": "0 0 * * * *",
-}
-_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-_DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
-# (field, lowest, highest, names) for KFP's six fields, seconds first.
-_FIELDS = (
-    ("second", 0, 59, []),
-    ("minute", 0, 59, []),
-    ("hour", 0, 23, []),
-    ("day of month", 1, 31, []),
-    ("month", 1, 12, _MONTHS),
-    ("day of week", 0, 6, _DAYS),
-)
-_PART = re.compile(r"^(?:(\*|\?)|([0-9A-Za-z]+)(?:-([0-9A-Za-z]+))?)(?:/(\d+))?$")
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """One recurring run as declared in the schedules file (cron already in KFP's form)."""
-
-    name: str
-    package: PipelinePackage
-    cron: str
-    timezone: str
-    experiment: str
-    enabled: bool
-    params: dict[str, Any]
-    service_account: str
-
-    @property
-    def description(self) -> str:
-        return f"{MANAGED}; timezone {self.timezone}; pipeline {self.package.name}"
+from pipelines import schedules_file
+from pipelines.kfp_remote import PipelinePackage, add_connection_arguments, connect, kfp_errors
+from pipelines.schedules_file import MANAGED, Schedule, load_schedules
 
 
 @dataclass(frozen=True)
@@ -119,107 +53,9 @@ class Action:
         return f"{self.kind:<10} {self.target}  {self.detail}".rstrip()
 
 
-def _cron_value(text: str, low: int, high: int, names: list[str], field: str, cron: str) -> int:
-    if text.upper() in names:
-        return names.index(text.upper()) + low
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise KfpNlpError(
-            f"cron {cron!r}: {text!r} is not a valid {field} ({low}-{high}); fix the schedule"
-        )
-    return int(text)
-
-
-def normalize_cron(cron: str) -> str:
-    """`cron` in KFP's six-field form (seconds first): 5-field crons get second 0."""
-    text = " ".join(str(cron).split())
-    fields = _MACROS.get(text.lower(), text).split()
-    if len(fields) == 5:
-        fields = ["0", *fields]
-    if len(fields) != 6:
-        raise KfpNlpError(
-            f"cron {cron!r} has {len(fields)} fields; write 5 (minute hour day month weekday) "
-            "or 6 (second first), e.g. '0 3 * * 1'"
-        )
-    for value, (field, low, high, names) in zip(fields, _FIELDS, strict=True):
-        for part in value.split(","):
-            match = _PART.match(part)
-            if not match or (
-                match.group(1) == "?" and field not in ("day of month", "day of week")
-            ):
-                raise KfpNlpError(
-                    f"cron {cron!r}: {part!r} is not a valid {field} entry; use *, N, N-M, "
-                    "lists with ',' and steps with '/'"
-                )
-            for bound in (match.group(2), match.group(3)):
-                if bound is not None:
-                    _cron_value(bound, low, high, names, field, cron)
-    return " ".join(fields)
-
-
-def _schedule(entry: Any, where: str, compiled_dir: Path, cluster_timezone: str) -> Schedule:
-    if not isinstance(entry, dict):
-        raise KfpNlpError(f"{where} is not a mapping; write each schedule as name: ..., cron: ...")
-    unknown = sorted(set(entry) - _KEYS)
-    if unknown:
-        raise KfpNlpError(
-            f"{where} has unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(_KEYS))}"
-        )
-    missing = [key for key in _REQUIRED if not entry.get(key)]
-    if missing:
-        raise KfpNlpError(f"{where} has no {missing[0]!r}; every schedule needs {_REQUIRED}")
-    name = str(entry["name"])
-    where = f"{where} ({name})"
-    if not _NAME.match(name):
-        raise KfpNlpError(f"{where}: the name may hold letters, digits, '.', '_' and '-' only")
-    timezone = str(entry["timezone"])
-    try:
-        zoneinfo.ZoneInfo(timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise KfpNlpError(
-            f"{where}: timezone {timezone!r} is unknown; use an IANA name such as UTC"
-        ) from None
-    if timezone != cluster_timezone:
-        raise KfpNlpError(
-            f"{where}: timezone {timezone} differs from the cluster scheduler's "
-            f"{cluster_timezone}; KFP evaluates cron in the scheduler's timezone, so write the "
-            "cron for it or pass --cluster-timezone with the scheduler's CRON_SCHEDULE_TIMEZONE"
-        )
-    enabled = entry.get("enabled", True)
-    params = entry.get("params") or {}
-    if not isinstance(enabled, bool) or not isinstance(params, dict):
-        raise KfpNlpError(f"{where}: enabled must be true or false and params a mapping")
-    package = load_package(str(entry["pipeline"]), compiled_dir)
-    return Schedule(
-        name=name,
-        package=package,
-        cron=normalize_cron(entry["cron"]),
-        timezone=timezone,
-        experiment=str(entry.get("experiment") or "Default"),
-        enabled=enabled,
-        params=typed_parameters(package, params, where),
-        service_account=str(entry.get("service_account") or ""),
-    )
-
-
-def load_schedules(path: Path, compiled_dir: Path, cluster_timezone: str) -> list[Schedule]:
-    """Every schedule in the file at `path`, validated; the first problem is a KfpNlpError."""
-    try:
-        entries = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise KfpNlpError(f"schedules file {path} does not exist; check the path") from None
-    except yaml.YAMLError as exc:
-        raise KfpNlpError(f"{path} is not valid YAML ({type(exc).__name__}); fix it") from None
-    if not isinstance(entries, list):
-        raise KfpNlpError(f"{path} must hold a YAML list of schedules (- name: ...)")
-    schedules = [
-        _schedule(entry, f"{path}: schedule #{i + 1}", compiled_dir, cluster_timezone)
-        for i, entry in enumerate(entries)
-    ]
-    names = [s.name for s in schedules]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise KfpNlpError(f"{path}: schedule name {duplicates[0]!r} is used twice; rename one")
-    return schedules
+def version_name(package: PipelinePackage) -> str:
+    """The pipeline version a compiled package is uploaded as: package version + content hash."""
+    return f"{__version__}-{package.sha256[:12]}"
 
 
 def _equals_filter(name: str) -> str:
@@ -274,8 +110,8 @@ class Applier:
         """(pipeline id, version id) of the package, uploaded if missing (None in a dry run)."""
         if package.path in self._versions:
             return self._versions[package.path]
-        version_name = f"{__version__}-{package.sha256[:12]}"
-        target = f"pipeline {package.name} version {version_name}"
+        version = version_name(package)
+        target = f"pipeline {package.name} version {version}"
         pipeline_id = self.client.get_pipeline_id(package.name)
         if pipeline_id is None:
             pipeline = self._do(
@@ -290,19 +126,19 @@ class Applier:
             pipeline_id = pipeline.pipeline_id if pipeline else None
         else:
             found = self.client.list_pipeline_versions(
-                pipeline_id, page_size=1, filter=_equals_filter(version_name)
+                pipeline_id, page_size=1, filter=_equals_filter(version)
             ).pipeline_versions
             if found:
                 self._versions[package.path] = (pipeline_id, found[0].pipeline_version_id)
                 return self._versions[package.path]
-        version = self._do(
+        uploaded = self._do(
             Action("upload", target, ""),
             lambda: self.client.upload_pipeline_version(
-                str(package.path), version_name, pipeline_id=pipeline_id, description=MANAGED
+                str(package.path), version, pipeline_id=pipeline_id, description=MANAGED
             ),
         )
         self._versions[package.path] = (
-            (pipeline_id, version.pipeline_version_id) if version else None
+            (pipeline_id, uploaded.pipeline_version_id) if uploaded else None
         )
         return self._versions[package.path]
 
@@ -435,6 +271,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "schedule",
         help="create or update recurring runs from a schedules file",
         description=__doc__,
+        epilog=schedules_file.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("schedules", type=Path, help="schedules YAML file")
@@ -445,7 +282,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="timezone the cluster's scheduledworkflow controller evaluates cron in "
         "(its CRON_SCHEDULE_TIMEZONE; default: %(default)s)",
     )
-    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan, change nothing; without --host, check the file offline",
+    )
     parser.add_argument(
         "--prune",
         action="store_true",
@@ -455,9 +296,35 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+OFFLINE = (
+    "offline: no KFP API (--host or $KF_PIPELINES_ENDPOINT), so this lists what the file "
+    "declares: what applying would create, or update where the cluster already has it; "
+    "give --host to see what differs from the cluster{prune}"
+)
+
+
+def offline_plan(schedules: list[Schedule], prune: bool) -> list[Action]:
+    """What the file declares, without a KFP API to compare it with."""
+    print(OFFLINE.format(prune=" and what --prune would delete" if prune else ""))
+    actions = []
+    for schedule in schedules:
+        state = "enabled" if schedule.enabled else "paused"
+        params = json.dumps(schedule.params, sort_keys=True)
+        detail = (
+            f"cron '{schedule.cron}' ({schedule.timezone}), {schedule.package.name} version "
+            f"{version_name(schedule.package)}, experiment {schedule.experiment}, {state}, "
+            f"params {params}"
+        )
+        actions.append(Action("apply", schedule.name, detail))
+        print(actions[-1])
+    return actions
+
+
 def run(args: argparse.Namespace) -> list[Action]:
     """Apply the schedules file; returns what was done (or planned, with --dry-run)."""
     schedules = load_schedules(args.schedules, args.compiled_dir, args.cluster_timezone)
+    if args.dry_run and not args.host:
+        return offline_plan(schedules, args.prune)
     client = connect(args.host, args.namespace)
     applier = Applier(client, args.namespace, args.dry_run)
     with kfp_errors(args.host):

@@ -19,12 +19,10 @@ from pipelines.kfp_remote import (
     COMPILED_DIR,
     add_connection_arguments,
     connect,
-    describe_parameters,
     kfp_errors,
     load_package,
-    parse_assignments,
-    typed_parameters,
 )
+from pipelines.params import describe_parameters, parse_assignments, typed_parameters
 
 
 class SubmitHelp(argparse.Action):
@@ -80,7 +78,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> str:
     """Create the run and return its id."""
     package = load_package(args.pipeline, args.compiled_dir)
-    arguments = typed_parameters(package, parse_assignments(args.param), "--param", from_text=True)
+    values = parse_assignments(args.param)
+    arguments = typed_parameters(
+        package.parameters, values, package.name, "--param", from_text=True
+    )
     client = connect(args.host, args.namespace)
     with kfp_errors(args.host):
         result = client.create_run_from_pipeline_package(

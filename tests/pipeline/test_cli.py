@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,11 @@ import yaml
 from kfp import dsl
 
 from components.common.image import IMAGE
-from pipelines.cli import StepFailed, main, print_summary, run_pipeline
+from pipelines.catalog import COMPILED_DIR
+from pipelines.cli import main
 from pipelines.kfp_remote import load_package
+from pipelines.local_run import StepFailed, run_pipeline
+from pipelines.run_summary import print_summary
 
 pytestmark = pytest.mark.pipeline
 SERVING_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ml/kfp-nlp:2.0.1"
@@ -68,11 +72,13 @@ def test_run_local_on_a_users_export_prints_json(tmp_path: Path):
     summary = json.loads(done.stdout)
     outputs = summary["outputs"]
 
-    # One line per step on the terminal; the executors' logs only in the log file.
+    # One line per step on the terminal (and progress lines while one runs); the executors'
+    # logs only in the log file.
     progress = done.stderr.splitlines()
     for step in ("prepare-dataset", "finetune-classifier", "evaluate-classifier"):
         assert [line for line in progress if step in line and " done " in line], done.stderr
-    assert len(progress) < 15 and "Traceback" not in done.stderr
+    other = [line for line in progress if not re.match(r"^  \S+ +(done|failed|running) ", line)]
+    assert len(other) == 1 and "full log" in other[0], done.stderr
     log = Path(summary["log"]).read_text()
     assert "[finetune] training" in log and "Executing task" in log
 
@@ -104,6 +110,20 @@ def test_run_local_on_a_users_export_prints_json(tmp_path: Path):
     assert f"log:      {summary['log']}" in shown
     if outputs["approved"]:
         assert f"version {summary['registry_version']}" in shown and summary["manifest"] in shown
+        backend = {"onnx": "ONNX int8", "pytorch": "PyTorch"}[summary["backend"]]
+        assert f"served with {backend} from {summary['served_uri']}" in shown
+
+    # What the summary says to run next works, released or not.
+    assert "next:     " in shown and summary["next"]["commands"][0] in shown
+    texts = tmp_path / "new.csv"
+    pd.DataFrame({"Ticket Body (raw)": ["parcel late again", "charged twice"]}).to_csv(
+        texts, index=False
+    )
+    words = shlex.split(summary["next"]["commands"][0].replace("TABLE.csv", str(texts)))
+    assert words[:3] == ["kfp-nlp", "run", "batch_scoring"]
+    scored = kfp_nlp(*words[1:], "--workdir", str(tmp_path / "work"), cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert len(pd.read_csv(tmp_path / "scored.csv")) == 2
 
 
 def capsys_text(summary: dict) -> str:
@@ -136,6 +156,33 @@ def crashing(n: int):
     crash(n=n)
 
 
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def train_slowly(seconds: float) -> str:
+    import time
+
+    for step in (1, 2):
+        print(f"[finetune] step {step}/4 epoch 1 loss 0.5 lr 1e-04 12.5 samples/s ETA 3s")
+        time.sleep(seconds)
+    return "trained"
+
+
+@dsl.pipeline(name="slow")
+def slow(seconds: float):
+    train_slowly(seconds=seconds)
+
+
+def test_a_long_step_shows_progress_at_a_steady_interval_off_a_terminal(tmp_path: Path, capsys):
+    run = run_pipeline(slow, {"seconds": 1.5}, tmp_path, progress_every=0.4)
+    assert run.outputs == {} and [s.state for s in run.steps] == ["done"]
+    header, *lines = capsys.readouterr().err.splitlines()
+    assert header.startswith("slow: one line per step")
+    assert all(line.startswith("  train-slowly ") for line in lines), lines
+    running = [line for line in lines if " running " in line]
+    assert len(running) >= 4, lines
+    assert re.search(r"running  \d+s  step 2/4 \(50%\)  12.5 samples/s  ETA 3s$", running[-1])
+    assert re.match(r"^  train-slowly +done  \d+s$", lines[-1]) and len(lines) == len(running) + 1
+
+
 @pytest.mark.parametrize(
     ("pipeline", "params", "error", "bad_input"),
     [
@@ -163,7 +210,7 @@ def test_json_errors_are_json_with_exit_status_2(capsys):
         main(["run", "text_classifier_training", "--local", "--json", "--param", "seed=x"])
     assert exit_info.value.code == 2
     error = json.loads(capsys.readouterr().out)
-    assert "seed='x' is not a valid integer" in error["error"] and error["step"] is None
+    assert "seed='x' is not a whole number" in error["error"] and error["step"] is None
 
 
 @pytest.mark.parametrize(
@@ -191,9 +238,9 @@ def test_json_errors_are_json_with_exit_status_2(capsys):
                 "--param",
                 "data_uri=x",
             ],
-            "seed='abc' is not a valid integer",
+            "--param: seed='abc' is not a whole number; give e.g. seed=3",
         ),
-        (["run", "text_classifier_training", "--local"], "missing required parameter(s) data_uri"),
+        (["run", "text_classifier_training", "--local"], "needs a value for data_uri"),
         (
             ["run", "text_classifier_training", "--local", "--param", "data_uri=nowhere.csv"],
             "data_uri 'nowhere.csv' does not exist here",
@@ -229,7 +276,7 @@ def test_help_lists_the_chosen_pipelines_parameters(command: str, tmp_path: Path
     assert done.returncode == 0
     assert "parameters of text_classifier_training" in done.stdout
     assert "data_uri (text, required)" in done.stdout
-    assert "epochs (integer, default 3)" in done.stdout
+    assert "epochs (whole number, default 3)" in done.stdout
     assert 'slice_columns (text, default "text_length")' in done.stdout
     assert "Field separator of a CSV source" in done.stdout
 
@@ -243,3 +290,41 @@ def test_compile_image_reaches_every_step_and_the_deployed_server(tmp_path: Path
     assert {e["container"]["image"] for e in executors} == {image}
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert parameters["serving_image"]["defaultValue"] == image
+
+
+def test_compile_with_an_image_leaves_the_committed_yaml_alone(tmp_path: Path):
+    committed = {p: p.read_bytes() for p in COMPILED_DIR.rglob("*.yaml")}
+    done = kfp_nlp("compile", "--image", SERVING_IMAGE, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "compiled"
+    written = sorted(p.relative_to(out) for p in out.rglob("*.yaml"))
+    assert written == sorted(p.relative_to(COMPILED_DIR) for p in committed)
+    assert f"image: {SERVING_IMAGE}" in (out / "batch_scoring.yaml").read_text()
+    assert {p: p.read_bytes() for p in COMPILED_DIR.rglob("*.yaml")} == committed
+
+
+def test_a_monitoring_summary_shows_the_drift_decision_and_its_reason(tmp_path: Path):
+    report = tmp_path / "report.html"
+    summary = {
+        "pipeline": "text_classifier_monitoring",
+        "parameters": {"model_uri": "model", "current_uri": "window.csv"},
+        "seconds": 42.0,
+        "outputs": {
+            "metrics": {"path": str(tmp_path / "metrics"), "metadata": {}},
+            "report": {"path": str(report), "metadata": {}},
+            "drift_detected": True,
+            "reason": "drift: label share of 'complaint' 0.41 vs 0.12",
+            "retrain": False,
+        },
+        "log": str(tmp_path / "run.log"),
+        "drift_detected": True,
+        "reason": "drift: label share of 'complaint' 0.41 vs 0.12",
+        "retrain": False,
+        "reference_macro_f1": 0.9,
+        "estimated_macro_f1": 0.71,
+        "report": str(report),
+    }
+    shown = capsys_text(summary).splitlines()
+    assert "drift:    DETECTED: drift: label share of 'complaint' 0.41 vs 0.12" in shown
+    assert "estimate: macro_f1 0.710 (reference 0.900)" in shown and "retrain:  no" in shown
+    assert any(line.endswith(str(report)) for line in shown)

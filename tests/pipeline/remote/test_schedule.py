@@ -18,6 +18,7 @@ from components import __version__
 from components.common.errors import KfpNlpError
 from pipelines import schedule
 from pipelines.kfp_remote import load_package
+from pipelines.schedules_file import load_schedules, normalize_cron
 
 pytestmark = pytest.mark.pipeline
 
@@ -61,7 +62,7 @@ def apply(
 ) -> list[schedule.Action]:
     args = argparse.Namespace(
         schedules=path,
-        host=kfp_api.url,
+        host=flags.get("host", kfp_api.url),
         namespace=None,
         compiled_dir=compiled_dir,
         cluster_timezone=flags.get("cluster_timezone", "UTC"),
@@ -88,7 +89,7 @@ def kinds(actions: list[schedule.Action]) -> list[tuple[str, str]]:
     ],
 )
 def test_cron_is_normalised_to_kfps_six_fields(cron: str, expected: str) -> None:
-    assert schedule.normalize_cron(cron) == expected
+    assert normalize_cron(cron) == expected
 
 
 @pytest.mark.parametrize(
@@ -98,14 +99,18 @@ def test_cron_is_normalised_to_kfps_six_fields(cron: str, expected: str) -> None
         ("0 3 * * 8", "'8' is not a valid day of week"),
         ("0 3 * *", "has 4 fields"),
         ("0 0 0 3 * * * *", "has 8 fields"),
-        ("? 3 * * *", "'?' is not a valid minute entry"),
+        ("? 3 * * *", r"'\?' is not a valid minute \(0-59\)"),
+        ("0 3 L * *", "'L' is not a valid day of month"),
+        ("0 3 * * 1#2", "'1#2' is not a valid day of week"),
+        ("0 3 1-40 * *", "'1-40' is not a valid day of month"),
+        ("*/0 3 * * *", "'\\*/0' is not a valid minute"),
         ("0 3 * FOO *", "'FOO' is not a valid month"),
         ("0 3 x * *", "'x' is not a valid day of month"),
     ],
 )
 def test_bad_cron_is_refused(cron: str, message: str) -> None:
     with pytest.raises(KfpNlpError, match=message):
-        schedule.normalize_cron(cron)
+        normalize_cron(cron)
 
 
 def test_first_apply_creates_everything(
@@ -285,6 +290,33 @@ def test_dry_run_plans_and_writes_nothing(
     assert "create     nightly-retrain  cron '0 0 3 * * *' (UTC)" in capsys.readouterr().out
 
 
+def test_dry_run_without_an_endpoint_checks_the_file_offline_and_says_so(
+    kfp_api: KfpStandIn, compiled_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_schedules(tmp_path / "schedules.yaml", [nightly(), weekly()])
+
+    actions = apply(kfp_api, compiled_dir, path, dry_run=True, host=None)
+
+    assert kinds(actions) == [("apply", "nightly-retrain"), ("apply", "weekly-audit")]
+    assert kfp_api.requests == []
+    shown = capsys.readouterr().out
+    assert shown.startswith("offline: no KFP API") and "give --host to see what differs" in shown
+    version = f"{__version__}-{load_package('tiny-pipeline', compiled_dir).sha256[:12]}"
+    assert (
+        f"apply      nightly-retrain  cron '0 0 3 * * *' (UTC), tiny-pipeline version {version}, "
+        'experiment intents, enabled, params {"message": "hi", "ratio": 1.0, "times": 3}'
+    ) in shown
+    assert "weekly-audit  cron '0 30 6 * * MON' (UTC)" in shown and ", paused," in shown
+
+
+def test_dry_run_offline_still_refuses_a_bad_file(
+    kfp_api: KfpStandIn, compiled_dir: Path, tmp_path: Path
+) -> None:
+    path = write_schedules(tmp_path / "schedules.yaml", [nightly(cron="0 3 * * 9")])
+    with pytest.raises(KfpNlpError, match="'9' is not a valid day of week"):
+        apply(kfp_api, compiled_dir, path, dry_run=True, host=None)
+
+
 @pytest.mark.parametrize(
     ("entries", "message"),
     [
@@ -294,8 +326,11 @@ def test_dry_run_plans_and_writes_nothing(
         ([{k: v for k, v in nightly().items() if k != "timezone"}], "has no 'timezone'"),
         ([nightly(), nightly()], "schedule name 'nightly-retrain' is used twice"),
         ([nightly(params={"mesage": "hi"})], "has no parameter 'mesage'"),
-        ([nightly(params={"message": "hi", "times": "3"})], "times='3' is not a valid"),
-        ([nightly(params={"message": 7})], "message=7 is not a valid string"),
+        (
+            [nightly(params={"message": "hi", "times": "3"})],
+            r"times='3' is not a whole number; give e.g. times=3 \(quote text",
+        ),
+        ([nightly(params={"message": 7})], "message=7 is not text; .*quote text in YAML"),
         ([nightly(pipeline="training")], "no compiled pipeline 'training'"),
         ([nightly(cron="0 25 * * *")], "'25' is not a valid hour"),
         ([nightly(enabled="yes")], "enabled must be true or false"),
@@ -327,7 +362,7 @@ def test_a_cron_written_for_the_clusters_own_timezone_is_accepted(
 
 def test_the_repositorys_schedules_file_is_valid() -> None:
     """manifests/schedules/schedules.yaml names compiled pipelines and valid parameters."""
-    schedules = schedule.load_schedules(
+    schedules = load_schedules(
         REPO / "manifests" / "schedules" / "schedules.yaml",
         REPO / "pipelines" / "compiled",
         "UTC",

@@ -73,10 +73,10 @@ def test_submit_takes_a_path_to_a_compiled_yaml(kfp_api: KfpStandIn, compiled_di
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--param", "mesage=hi"], "has no parameter 'mesage'; its parameters are: message, "),
-        (["--param", "message=hi", "--param", "times=three"], "times='three' is not a valid"),
-        (["--param", "message=hi", "--param", "ratio=half"], "ratio='half' is not a valid"),
-        (["--param", "message=hi", "--param", "verbose=maybe"], "verbose='maybe' is not a valid"),
+        (["--param", "mesage=hi"], "has no parameter 'mesage'; its parameters: message, "),
+        (["--param", "message=hi", "--param", "times=three"], "times='three' is not a whole num"),
+        (["--param", "message=hi", "--param", "ratio=half"], "ratio='half' is not a number"),
+        (["--param", "message=hi", "--param", "verbose=maybe"], "verbose='maybe' is not true or"),
         ([], "needs a value for message"),
         (["--param", "message"], "--param 'message' is not NAME=VALUE"),
     ],
