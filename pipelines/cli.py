@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from components.common.errors import KfpNlpError, run_cli
+from components.common.errors import KfpNlpError, OneLineError, run_cli
 from pipelines import schedule, submit
 from pipelines.catalog import COMPILED_DIR, PIPELINE_NAMES, compile_all, is_pinned, pipelines
 from pipelines.local_run import StepFailed
@@ -261,8 +261,8 @@ def _fail(message: str, step: str | None, log: str | None, status: int, as_json:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `kfp-nlp` command; errors end as one line (or JSON with --json).
 
-    Exit status 2 for bad input (including a step that refused its input), 1 for a step that
-    crashed.
+    Exit status 2 for bad input (including a step that refused its input), 3 for a service
+    (S3, the KFP API) that kept failing, 1 for a step that crashed.
     """
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:
@@ -278,8 +278,8 @@ def main(argv: list[str] | None = None) -> None:
         step = exc.step
         status = 2 if step.bad_input else 1
         _fail(str(exc), step.name, str(step.log), status, as_json)
-    except KfpNlpError as exc:
-        _fail(str(exc), None, None, 2, as_json)
+    except OneLineError as exc:
+        _fail(str(exc), None, None, exc.exit_status, as_json)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import urllib3
 import yaml
 from kfp_server_api.exceptions import ApiException
 
-from components.common.errors import KfpNlpError
+from components.common.errors import KfpNlpError, TransientError
 from pipelines.catalog import COMPILED_DIR
 
 TOKEN_ENV = "KFP_NLP_TOKEN"
@@ -69,7 +69,9 @@ def _api_message(exc: ApiException) -> str:
 
 @contextlib.contextmanager
 def kfp_errors(host: str) -> Iterator[None]:
-    """Translate client failures inside the block into one-line KfpNlpErrors."""
+    """Translate client failures inside the block into one-line errors: a refusal or a bad
+    request is the caller's to fix (exit 2); an API that answers 5xx or cannot be reached may
+    work later (exit 3)."""
     try:
         yield
     except ApiException as exc:
@@ -78,11 +80,12 @@ def kfp_errors(host: str) -> Iterator[None]:
                 f"the KFP API at {host} refused access (HTTP {exc.status}: "
                 f"{_api_message(exc)}); set {TOKEN_ENV} to a valid token or check --namespace"
             ) from exc
-        raise KfpNlpError(
+        kind = TransientError if exc.status and exc.status >= 500 else KfpNlpError
+        raise kind(
             f"the KFP API at {host} answered HTTP {exc.status}: {_api_message(exc)}"
         ) from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise KfpNlpError(
+        raise TransientError(
             f"cannot reach the KFP API at {host} ({type(exc).__name__}); check --host, e.g. "
             "`kubectl port-forward -n kubeflow svc/ml-pipeline 8888:8888` and "
             "--host http://localhost:8888"

@@ -14,7 +14,7 @@ created; the run goes into the experiment, which is created if it does not exist
 import argparse
 from typing import Any
 
-from components.common.errors import KfpNlpError
+from components.common.errors import OneLineError
 from pipelines.kfp_remote import (
     COMPILED_DIR,
     add_connection_arguments,
@@ -37,7 +37,7 @@ class SubmitHelp(argparse.Action):
             compiled_dir = getattr(namespace, "compiled_dir", None) or COMPILED_DIR
             try:
                 package = load_package(namespace.pipeline, compiled_dir)
-            except KfpNlpError as exc:
+            except OneLineError as exc:
                 print(f"\n{exc}")
             else:
                 described = describe_parameters(package.parameters)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from kfp_standin import KfpStandIn
 
-from components.common.errors import KfpNlpError, run_cli
+from components.common.errors import KfpNlpError, TransientError, run_cli
 from pipelines import schedule, submit
 from pipelines.kfp_remote import connect, kfp_errors, load_package
 
@@ -126,7 +126,9 @@ def test_an_unreachable_endpoint_is_one_clear_error(compiled_dir: Path) -> None:
         service_account=None,
         param=["message=hi"],
     )
-    with pytest.raises(KfpNlpError, match=f"cannot reach the KFP API at http://127.0.0.1:{port}"):
+    with pytest.raises(
+        TransientError, match=f"cannot reach the KFP API at http://127.0.0.1:{port}"
+    ):
         submit.run(args)
 
 
