@@ -136,13 +136,9 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         group_column: str = "",
         time_column: str = "",
         base_model_uri: str = "",
-        epochs: int = 3,
-        learning_rate: float = 2e-4,
         batch_size: int = 32,
         max_length: int = 128,
         precision: str = "auto",
-        num_workers: int = 1,
-        checkpoint_uri: str = "",
         thresholds: str = "macro_f1>=0.5",
         max_regression: float = 0.01,
         require_beat_baseline: bool = True,
@@ -155,8 +151,6 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         delimiter: str = "",
         label_delimiter: str = "",
         keep_columns: list = [],  # noqa: B006 - KFP reads the default from the signature
-        max_steps: int = 0,
-        max_train_samples: int = 0,
         serving_image: str = IMAGE,
         payload_log_uri: str = "",
         **inherited: Any,
@@ -176,16 +170,9 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             time_column: Optional timestamp column: split by time instead of at random.
             base_model_uri: Hugging Face model folder or s3:// prefix to fine-tune; empty uses
                 the bundled all-MiniLM-L6-v2.
-            epochs: Passes over the training data; the best epoch on validation is kept.
-            learning_rate: Peak learning rate; 2e-4 suits the bundled MiniLM, a base model of
-                BERT-base size or larger usually wants 2e-5 to 5e-5.
             batch_size: Examples per batch.
             max_length: Longest tokenised text; longer texts are truncated.
             precision: auto, fp32, bf16 or fp16 (auto uses bf16 where the hardware runs it).
-            num_workers: Data-parallel training processes on the node.
-            checkpoint_uri: s3:// prefix or folder for resumable checkpoints; empty keeps them
-                beside the fine-tuned model under the pipeline root (a retried fine-tune resumes
-                from them) and removes them after success.
             thresholds: Absolute gate, e.g. "macro_f1>=0.8,ece<=0.1".
             max_regression: Largest drop in macro-F1 against the champion still approved.
             require_beat_baseline: Approve only a model whose macro-F1 on the test split is
@@ -208,9 +195,6 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
                 holds lists, as Parquet and JSON Lines can).
             keep_columns: More source columns to carry into the splits and the predictions
                 (slice columns are kept anyway).
-            max_steps: Stop fine-tuning after this many optimizer steps (0: no limit), for a
-                quick first run.
-            max_train_samples: Fine-tune on only the first N training examples (0: all).
             serving_image: Image of the deployed model server; defaults to the image the
                 pipeline was compiled with (`kfp-nlp compile --image`).
             payload_log_uri: s3:// prefix where the deployed model server logs every scored
@@ -252,16 +236,10 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
             validation=prepared.outputs["validation"],
             base_model=base_model_uri,
             base_model_fingerprint=base_snapshot.output,
-            epochs=epochs,
-            learning_rate=learning_rate,
             batch_size=batch_size,
             max_length=max_length,
             precision=precision,
-            num_workers=num_workers,
-            checkpoint_uri=checkpoint_uri,
             seed=seed,
-            max_steps=max_steps,
-            max_train_samples=max_train_samples,
             **pick(inherited, finetune_classifier),
         )
         # KFP retries every failure of the fine-tune (a preempted node resumes from its

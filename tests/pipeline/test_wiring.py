@@ -85,3 +85,36 @@ def test_inheriting_a_required_parameter_must_be_declared():
         @wiring.inherits(training)
         def forgets(data_uri: str, **settings):
             pass
+
+
+# A pipeline parameter passed on to a step's parameter of the same name has the step's default,
+# except where the pipeline sets a policy of its own (the step's default suits the step alone).
+POLICY = {
+    ("text-classifier-training", "evaluate-classifier"): {
+        "thresholds": "the release gate: a model must reach macro-F1 0.5",
+        "require_beat_baseline": "a release must beat TF-IDF + logistic regression",
+        "seed": "one seed for the split, the training and the bootstrap",
+        "slice_columns": "report by text length",
+    },
+    ("text-classifier-training", "prepare-dataset"): {"slice_columns": "report by text length"},
+    ("text-classifier-monitoring", "monitor-classifier"): {"window_hours": "a daily schedule"},
+}
+
+
+@pytest.mark.parametrize("pipeline", SHIPPED, ids=lambda p: p.name)
+def test_a_parameter_passed_on_keeps_the_steps_default(pipeline, tmp_path):
+    ir = compiled(pipeline, tmp_path)
+    declared = ir["root"]["inputDefinitions"]["parameters"]
+    differ = set()
+    for task in ir["root"]["dag"]["tasks"].values():
+        callee = task["componentRef"]["name"].removeprefix("comp-")
+        step = ir["components"]["comp-" + callee].get("inputDefinitions", {}).get("parameters", {})
+        for name, source in task.get("inputs", {}).get("parameters", {}).items():
+            if source.get("componentInputParameter") != name:
+                continue
+            # A parameter that either side requires has no default to compare.
+            both = "defaultValue" in declared[name] and "defaultValue" in step.get(name, {})
+            if both and declared[name]["defaultValue"] != step[name]["defaultValue"]:
+                differ.add((callee, name))
+    listed = {(c, n) for (p, c), names in POLICY.items() if p == pipeline.name for n in names}
+    assert differ == listed
