@@ -31,6 +31,7 @@ from components.common.artifacts import (
 )
 from components.common.errors import KfpNlpError
 from components.common.inference import Classifier, label_sets, load_classifier, predict_proba
+from components.common.metrics import expected_calibration_error
 from components.common.splits import label_matrix, read_split
 from components.common.tables import write_parquet
 from components.common.uri import atomic_outputs, download_dir
@@ -39,7 +40,6 @@ from components.evaluate.config import TEXT_LENGTH_SLICE, EvaluateConfig
 from components.evaluate.gate import Decision, decide
 from components.evaluate.metrics import (
     bootstrap_interval,
-    expected_calibration_error,
     headline_value,
     predictions_of,
     report_for,

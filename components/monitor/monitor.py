@@ -29,6 +29,7 @@ import numpy as np
 from components.common.artifacts import LABEL, MANIFEST_NAME, TEXT, local_model_dir
 from components.common.errors import KfpNlpError
 from components.common.inference import Classifier, load_classifier
+from components.common.metrics import macro_f1
 from components.monitor import statistics as st
 from components.monitor.config import MonitorConfig
 from components.monitor.windows import (
@@ -152,7 +153,7 @@ def estimate(
     }
     if current.y_true is not None:
         predicted = current.probs.argmax(1)
-        real = st.macro_f1(current.y_true, predicted, k)
+        real = macro_f1(current.y_true, predicted, k, averaged="observed")
         result |= {
             "accuracy": float(np.mean(predicted == current.y_true)),
             "macro_f1": real,
@@ -207,7 +208,9 @@ def compare(
             current=current,
         )
     if reference_f1 is None and reference.y_true is not None:
-        reference_f1 = st.macro_f1(reference.y_true, reference.probs.argmax(1), len(labels))
+        reference_f1 = macro_f1(
+            reference.y_true, reference.probs.argmax(1), len(labels), averaged="observed"
+        )
     tests = drift_tests(reference, current, config)
     estimated = estimate(reference, current, reference_f1, config)
     drift, reason, threshold = decide(tests, estimated, config)
