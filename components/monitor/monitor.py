@@ -20,7 +20,7 @@ metrics and the estimate's error are reported too.
 """
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from components.common.inference import Classifier, load_classifier
 from components.common.metrics import macro_f1
 from components.monitor import statistics as st
 from components.monitor.config import MonitorConfig
+from components.monitor.result import Monitoring
 from components.monitor.windows import (
     Window,
     check_columns,
@@ -41,23 +42,6 @@ from components.monitor.windows import (
     sample,
     window_from_table,
 )
-
-
-@dataclass
-class Monitoring:
-    """The outcome: decision, tests, estimate, and what the report draws."""
-
-    drift_detected: bool
-    reason: str
-    labels: list[str]
-    reference_size: int
-    current_size: int
-    tests: list[dict[str, Any]] = field(default_factory=list)
-    threshold: float = 0.0
-    estimate: dict[str, Any] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
-    reference: Window | None = None
-    current: Window | None = None
 
 
 def _test(name: str, what: str, p_value: float, **detail: float) -> dict[str, Any]:

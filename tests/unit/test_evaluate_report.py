@@ -2,24 +2,21 @@
 are real PNGs of a sensible size, every user text is escaped, undefined metrics say so."""
 
 import base64
-import html
 import re
 
 import numpy as np
 import pyarrow as pa
 import pytest
 from kfp.dsl import ClassificationMetrics
+from markupsafe import escape
 
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.evaluation import (
-    MAX_SLICE_VALUES,
-    Examples,
-    assemble,
-    predictions_table,
-    scalar_metrics,
-)
+from components.evaluate.evaluation import assemble
 from components.evaluate.kfp_io import _log_classification_metrics
+from components.evaluate.outputs import predictions_table, scalar_metrics
 from components.evaluate.report import render_report
+from components.evaluate.slices import MAX_SLICE_VALUES
+from components.evaluate.test_set import Examples
 
 pytestmark = pytest.mark.unit
 
@@ -67,9 +64,9 @@ def test_report_embeds_pictures_and_escapes_every_user_text() -> None:
     assert len(sizes) == 5
     assert all(300 <= w <= 2500 and 200 <= h <= 2500 for w, h in sizes), sizes
     assert "<script>" not in html_text
-    assert "&lt;script&gt;alert(&#x27;owned&#x27;)&lt;/script&gt;" in html_text
+    assert escape(HOSTILE_TEXT) in html_text and "&lt;script&gt;alert(&#39;owned&#39;)" in html_text
     assert "<img src=x" not in html_text
-    assert html.escape(HOSTILE_LABEL) in html_text
+    assert escape(HOSTILE_LABEL) in html_text
     assert "&lt;b&gt;push&lt;/b&gt;" in html_text
     assert "s3://prod/&lt;champion&gt;" in html_text
     assert "Champion vs challenger" in html_text
