@@ -4,7 +4,7 @@ Single-label and multi-label models alike: a multi-label model's predictions are
 (`label_sets`: every label at or above the model's decision threshold), compared with the test
 rows' label sets as multi-hot rows.
 
-`evaluate` reads the test Dataset (`test_set`), verifies and scores the challenger and the
+`evaluate` reads the test Dataset (`examples`), verifies and scores the challenger and the
 champion on the same rows (`scoring`), computes every metric per slice (`slices`), lists the
 most confident mistakes (`mistakes`) and asks the gate for a decision (`gate`).
 `outputs.write_outputs` then writes the HTML report, the predictions table and the metrics
@@ -17,6 +17,7 @@ import numpy as np
 
 from components.common.errors import KfpNlpError
 from components.evaluate.config import EvaluateConfig
+from components.evaluate.examples import Examples, read_test_set
 from components.evaluate.gate import decide
 from components.evaluate.mistakes import mistakes
 from components.evaluate.result import Evaluation
@@ -30,7 +31,6 @@ from components.evaluate.scoring import (
     uncalibrated_ece,
 )
 from components.evaluate.slices import slice_rows, slice_values
-from components.evaluate.test_set import Examples, read_test_set
 
 
 def evaluate(

@@ -4,7 +4,7 @@ from typing import Any
 
 import numpy as np
 
-from components.evaluate.test_set import Examples
+from components.evaluate.examples import Examples
 
 # Texts longer than this are shortened in the report's list of mistakes (not in predictions).
 MISTAKE_CHARS = 400

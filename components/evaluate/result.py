@@ -6,8 +6,8 @@ from typing import Any
 import numpy as np
 
 from components.evaluate.config import EvaluateConfig
+from components.evaluate.examples import Examples
 from components.evaluate.gate import Decision
-from components.evaluate.test_set import Examples
 
 
 @dataclass

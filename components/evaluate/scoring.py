@@ -21,7 +21,7 @@ from components.common.splits import read_split
 from components.common.uri import download_dir
 from components.evaluate.baseline import baseline_predictions, multi_label_baseline_predictions
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.test_set import Examples, encode_label_sets
+from components.evaluate.examples import Examples, encode_label_sets
 
 
 @contextlib.contextmanager

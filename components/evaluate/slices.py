@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from components.common.errors import KfpNlpError
 from components.common.slices import TEXT_LENGTH_SLICE, length_bucket
 from components.evaluate.config import EvaluateConfig
+from components.evaluate.examples import Examples
 from components.evaluate.metrics import (
     bootstrap_interval,
     headline_value,
@@ -22,7 +23,6 @@ from components.evaluate.metrics import (
     report_for,
     reported_metrics,
 )
-from components.evaluate.test_set import Examples
 
 # The most frequent values of a column that get a slice row.
 MAX_SLICE_VALUES = 25

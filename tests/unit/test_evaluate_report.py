@@ -12,11 +12,11 @@ from markupsafe import escape
 
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.evaluation import assemble
+from components.evaluate.examples import Examples
 from components.evaluate.kfp_io import _log_classification_metrics
 from components.evaluate.outputs import predictions_table, scalar_metrics, summary
 from components.evaluate.report import render_report
 from components.evaluate.slices import MAX_SLICE_VALUES
-from components.evaluate.test_set import Examples
 
 pytestmark = pytest.mark.unit
 
