@@ -23,6 +23,7 @@ Brier score and ECE are for one-label-per-row probabilities and are undefined (N
 from typing import Any
 
 import numpy as np
+from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from components.common.metrics import (
@@ -51,7 +52,7 @@ MULTI_LABEL_METRICS = (
     "roc_auc",
     "pr_auc",
 )
-# Resampled row indices held in memory at once (int64: 16 MB), whatever the test set's size.
+# Resampled cells held in memory at once (int64 indices: 16 MB), whatever the test set's size.
 _BOOTSTRAP_CELLS = 2_000_000
 
 
@@ -155,32 +156,48 @@ def bootstrap_interval(
 
     With `baseline_pred`, both predictions are scored on the same resampled rows (a paired
     bootstrap), so the interval reflects the difference between the models and not the
-    difficulty of each resample.
+    difficulty of each resample. scipy.stats.bootstrap draws the resamples, a batch of them
+    scored in one vectorised pass. Its intervals equal those of the hand-written resampling
+    loop it replaced, draw for draw, in similar time (benchmarks/evaluate_bootstrap.py, 1000
+    resamples, 7 classes, AMD EPYC: 0.084 s vs 0.090 s on 1000 rows, 0.46 s vs 0.41 s on 6000).
     """
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    # Multi-label rows are multi-hot (n, labels): each resample holds n * labels cells.
     multi_label = y_true.ndim == 2
-    chunk = max(1, _BOOTSTRAP_CELLS // (n * (y_true.shape[1] if multi_label else 1)))
-    stats = []
-    for start in range(0, resamples, chunk):
-        # Drawn in chunks, the indices are the same stream as one resample at a time.
-        rows = rng.integers(0, n, size=(min(chunk, resamples - start), n))
-        truth = y_true[rows]
+
+    def score(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
         if multi_label:
-            value = multi_label_metric(truth, y_pred[rows], metric)
-            if baseline_pred is not None:
-                value = value - multi_label_metric(truth, baseline_pred[rows], metric)
-            stats.append(value)
-            continue
-        value = metric_from_confusion(confusion_matrices(truth, y_pred[rows], n_classes), metric)
+            return multi_label_metric(truth, pred, metric)
+        return metric_from_confusion(confusion_matrices(truth, pred, n_classes), metric)
+
+    def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        if multi_label:
+            # scipy resamples the row axis moved last: (labels, ..., n) -> (..., n, labels).
+            samples = tuple(np.moveaxis(sample, 0, -1) for sample in samples)
+        truth, pred, *baseline = samples
+        value = score(truth, pred)
+        return value - score(truth, baseline[0]) if baseline else value
+
+    if len(y_true) < 2:
+        # Every resample of one row is that row (and scipy needs two rows).
+        value = headline_value(y_true, y_pred, n_classes, metric)
         if baseline_pred is not None:
-            base_cm = confusion_matrices(truth, baseline_pred[rows], n_classes)
-            value = value - metric_from_confusion(base_cm, metric)
-        stats.append(value)
-    alpha = 1 - confidence
-    low, high = np.quantile(np.concatenate(stats), [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
+            value -= headline_value(y_true, baseline_pred, n_classes, metric)
+        return value, value
+    samples = (y_true, y_pred) if baseline_pred is None else (y_true, y_pred, baseline_pred)
+    # Multi-label rows are multi-hot (n, labels): each resample holds n * labels cells.
+    batch = max(1, _BOOTSTRAP_CELLS // y_true.size)
+    result = stats.bootstrap(
+        samples,
+        statistic,
+        paired=True,
+        vectorized=True,
+        axis=0,
+        n_resamples=resamples,
+        batch=batch,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def classification_report(
