@@ -19,7 +19,7 @@ from components.common.errors import KfpNlpError
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.examples import Examples, read_test_set
 from components.evaluate.gate import decide
-from components.evaluate.mistakes import mistakes
+from components.evaluate.mistakes import most_confident_mistakes
 from components.evaluate.result import Evaluation
 from components.evaluate.scoring import (
     check_labels,
@@ -147,7 +147,9 @@ def assemble(
             predicted,
         ),
         slices=slice_rows(test, probs, champion_probs, config, predicted),
-        mistakes=mistakes(test, probs, config.mistakes_shown, predicted.get("challenger")),
+        mistakes=most_confident_mistakes(
+            test, probs, config.mistakes_shown, predicted.get("challenger")
+        ),
         model_source=model_source,
         champion_source=champion_source,
         predicted=predicted or None,

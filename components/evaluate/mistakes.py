@@ -37,9 +37,10 @@ def _multi_label_mistakes(
     ]
 
 
-def mistakes(
+def most_confident_mistakes(
     test: Examples, probs: np.ndarray, count: int, multi_hot_pred: np.ndarray | None = None
 ) -> list[dict[str, Any]]:
+    """Up to `count` wrong rows, the most confident first (multi-label: by `multi_hot_pred`)."""
     if multi_hot_pred is not None:
         return _multi_label_mistakes(test, probs, multi_hot_pred, count)
     predicted = probs.argmax(axis=1)

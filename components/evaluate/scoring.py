@@ -146,11 +146,6 @@ def uncalibrated_ece(
     return {"temperature": temperature, "ece_uncalibrated": ece}
 
 
-def _content_sha256(model_dir: Path) -> str:
-    """The content hash of a model folder whose manifest was verified (as the registry has it)."""
-    return content_sha256(json.loads((model_dir / MANIFEST_NAME).read_text()))
-
-
 def content_hash(model_dir: Path) -> str:
     """The content hash of a model folder whose manifest was verified (as the registry has it)."""
     return content_sha256(json.loads((model_dir / MANIFEST_NAME).read_text()))
