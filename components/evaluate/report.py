@@ -200,7 +200,8 @@ def render_report(evaluation: Evaluation) -> str:
         check_rows=[
             [c["check"], "yes" if c["passed"] else "no", c["detail"]] for c in decision.checks
         ],
-        per_class_header=list(_PER_CLASS_HEADER),
+        per_class_header=[*_PER_CLASS_HEADER]
+        + (["threshold"] if evaluation.thresholds is not None else []),
         per_class_rows=_per_class_rows(evaluation),
         baseline_rows=[
             [name, num(decision.challenger[name]), num(decision.baseline[name])]
