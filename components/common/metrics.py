@@ -7,13 +7,14 @@ F1 is 2·TP / (support + predicted), and 0 where a class is neither true nor pre
 (scikit-learn's `zero_division=0`). Stages differ only in which classes the mean runs over,
 each matching a scikit-learn call:
 
-- `"truth"`: the classes the truth contains, the evaluation's definition (a class absent from
-  the test set has no F1 and is listed as absent instead):
-  `f1_score(y, p, labels=np.unique(y), average="macro")`.
-- `"observed"`: the classes in the truth or the predictions, scikit-learn's default labels:
-  `f1_score(y, p, average="macro")`.
-- `"all"`: every class of the model, a class seen nowhere scoring 0:
-  `f1_score(y, p, labels=range(k), average="macro", zero_division=0)`.
+- `"truth"` (evaluation, threshold tuning): the classes the truth contains; a class absent from
+  the test set has no F1 and is listed as absent instead. As
+  `f1_score(y, p, labels=<classes with support>, average="macro")`.
+- `"observed"` (monitoring): the classes in the truth or the predictions; for class ids that is
+  scikit-learn's default, `f1_score(y, p, average="macro")`.
+- `"all"` (training's validation): every class of the model, one seen nowhere scoring 0. As
+  `f1_score(y, p, labels=range(k), average="macro", zero_division=0)`, which for multi-hot rows
+  is scikit-learn's default.
 
 With no class to average over, macro-F1 is 0.0.
 
