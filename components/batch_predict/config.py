@@ -3,8 +3,8 @@
 from dataclasses import dataclass, field
 
 from components.common.artifacts import TEXT
+from components.common.backends import BACKENDS, ONNX_INT8
 from components.common.config import require
-from components.serve.config import BACKENDS, ONNX_INT8
 
 OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
 

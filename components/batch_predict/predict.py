@@ -41,8 +41,8 @@ from components.common.inference import (
     score_tokens,
     tokenize,
 )
+from components.common.payload import chosen_probabilities, model_identity, payload_columns
 from components.common.tables import iter_batches
-from components.serve.payload_log import chosen_probabilities, payload_columns
 
 LABEL_COLUMN = "label"
 PROBABILITY_COLUMN = "probability"
@@ -295,8 +295,6 @@ def batch_predict(
 
 def _identity(model_dir: Path, model_uri: str) -> tuple[str, str]:
     """The model's name and version as the server names them in its payload log."""
-    from components.serve.server import model_identity
-
     manifest = json.loads((model_dir / MANIFEST_NAME).read_text())
     return model_identity(model_dir, manifest)
 

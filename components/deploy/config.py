@@ -3,8 +3,8 @@
 import re
 from dataclasses import dataclass, field
 
+from components.common.backends import BACKENDS
 from components.common.config import require
-from components.serve.config import BACKENDS
 
 RUNTIMES = ("kfp-nlp", "huggingface")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

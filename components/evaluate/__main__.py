@@ -15,7 +15,9 @@ from components.common.config import add_arguments, argument_parser, from_argume
 from components.common.errors import run_cli
 from components.common.uri import join, local_copy
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.evaluation import evaluate, model_folder, write_outputs
+from components.evaluate.evaluation import evaluate
+from components.evaluate.outputs import write_outputs
+from components.evaluate.scoring import model_folder
 
 
 def main(argv: list[str] | None = None) -> dict:

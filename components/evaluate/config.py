@@ -4,13 +4,12 @@ import re
 from dataclasses import dataclass, field
 
 from components.common.config import require
+from components.common.slices import TEXT_LENGTH_SLICE, column_names
 from components.evaluate.metrics import HEADLINE_METRICS, MULTI_LABEL_METRICS, SCALAR_METRICS
 
 # Every metric a threshold can name; one a report lacks (Hamming loss of single-label data, or
 # ECE of multi-label data) is undefined there and fails its threshold.
 THRESHOLD_METRICS = (*SCALAR_METRICS, *(m for m in MULTI_LABEL_METRICS if m not in SCALAR_METRICS))
-# A derived slice: the test text's length in words, bucketed.
-TEXT_LENGTH_SLICE = "text_length"
 _THRESHOLD = re.compile(r"^\s*([a-z_0-9]+)\s*(>=|<=)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -52,11 +51,6 @@ def parse_thresholds(spec: str) -> list[Threshold]:
         require(number is not None, f"threshold {part.strip()!r} has no valid number")
         thresholds.append(Threshold(metric, op, number))
     return thresholds
-
-
-def split_columns(spec: str) -> list[str]:
-    """`a, b,c` -> ["a", "b", "c"]."""
-    return [name.strip() for name in spec.split(",") if name.strip()]
 
 
 @dataclass
@@ -167,4 +161,4 @@ class EvaluateConfig:
 
     @property
     def slice_list(self) -> list[str]:
-        return split_columns(self.slice_columns)
+        return column_names(self.slice_columns)

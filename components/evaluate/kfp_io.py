@@ -8,13 +8,10 @@ from sklearn.metrics import roc_curve
 
 from components.common.errors import KfpNlpError
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.evaluation import (
-    Evaluation,
-    evaluate,
-    model_folder,
-    scalar_metrics,
-    write_outputs,
-)
+from components.evaluate.evaluation import evaluate
+from components.evaluate.outputs import scalar_metrics, write_outputs
+from components.evaluate.result import Evaluation
+from components.evaluate.scoring import model_folder
 
 # The ROC curve logged for binary tasks is thinned to at most this many points for the UI.
 _ROC_POINTS = 200

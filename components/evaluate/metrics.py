@@ -8,8 +8,9 @@ set contains, as scikit-learn's do when given those classes as `labels`; the cla
 listed under `absent_classes`.
 
 The count-based metrics (accuracy, micro, macro and weighted F1) are computed from confusion
-matrices with numpy, so that thousands of bootstrap resamples cost one vectorised pass instead of
-thousands of scikit-learn calls (see `benchmarks/evaluate_bootstrap.py`).
+matrices with numpy (the counts and macro-F1 come from `components.common.metrics`), so that
+thousands of bootstrap resamples cost one vectorised pass instead of thousands of scikit-learn
+calls (see `benchmarks/evaluate_bootstrap.py`).
 
 Multi-label data (`y_true` and `y_pred` multi-hot matrices, shape (n, labels)) has its own report
 over the same headline names: `accuracy` is subset accuracy (every label of a row right, as
@@ -22,7 +23,16 @@ Brier score and ECE are for one-label-per-row probabilities and are undefined (N
 from typing import Any
 
 import numpy as np
+from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+from components.common.metrics import (
+    ClassCounts,
+    calibration_bins,
+    confusion_matrices,
+    expected_calibration_error,
+    finite_or_none,
+)
 
 # The metrics a gate can compare with a bootstrap confidence interval: all are functions of the
 # confusion matrix alone.
@@ -42,74 +52,38 @@ MULTI_LABEL_METRICS = (
     "roc_auc",
     "pr_auc",
 )
-# Resampled row indices held in memory at once (int64: 16 MB), whatever the test set's size.
+# Resampled cells held in memory at once (int64 indices: 16 MB), whatever the test set's size.
 _BOOTSTRAP_CELLS = 2_000_000
-
-
-def confusion_matrices(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Confusion matrices (rows: true class, columns: predicted class) for the last axis.
-
-    `y_true` and `y_pred` have the same shape `(..., n)`; the result has shape
-    `(..., n_classes, n_classes)`, one matrix per leading index (one per bootstrap resample).
-    """
-    lead = y_true.shape[:-1]
-    groups = int(np.prod(lead)) if lead else 1
-    cell = y_true.reshape(groups, -1) * n_classes + y_pred.reshape(groups, -1)
-    offsets = np.arange(groups)[:, None] * n_classes * n_classes
-    counts = np.bincount((cell + offsets).ravel(), minlength=groups * n_classes * n_classes)
-    return counts.reshape(*lead, n_classes, n_classes)
-
-
-def _f1_per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class F1 (NaN where the class is absent from y_true) and support, for (..., k, k)."""
-    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(float)
-    support = cm.sum(axis=-1).astype(float)
-    predicted = cm.sum(axis=-2).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(support > 0, 2 * tp / (support + predicted), np.nan)
-    return f1, support
 
 
 def metric_from_confusion(cm: np.ndarray, name: str) -> np.ndarray:
     """A headline metric for each confusion matrix in `cm` (shape (..., k, k))."""
-    tp = np.diagonal(cm, axis1=-2, axis2=-1).sum(axis=-1).astype(float)
-    total = cm.sum(axis=(-2, -1)).astype(float)
+    counts = ClassCounts.of_confusion(cm)
     if name in ("accuracy", "micro_f1"):
         # For single-label data micro-averaged F1 over all classes equals accuracy.
-        return tp / total
-    f1, support = _f1_per_class(cm)
-    present = support > 0
-    if name == "macro_f1":
-        return np.where(present, f1, 0.0).sum(axis=-1) / present.sum(axis=-1)
-    if name == "weighted_f1":
-        return np.where(present, f1 * support, 0.0).sum(axis=-1) / support.sum(axis=-1)
-    raise ValueError(f"{name!r} is not one of {HEADLINE_METRICS}")
+        return counts.tp.sum(axis=-1) / counts.support.sum(axis=-1)
+    return _averaged_f1(counts, name)
 
 
 def multi_label_metric(y_true: np.ndarray, y_pred: np.ndarray, name: str) -> np.ndarray:
     """A headline metric of multi-hot predictions, for each leading index of (..., n, labels)."""
-    truth, predicted = y_true.astype(bool), y_pred.astype(bool)
     if name == "accuracy":
-        return (truth == predicted).all(axis=-1).mean(axis=-1)
-    tp = (truth & predicted).sum(axis=-2).astype(float)
-    support = truth.sum(axis=-2).astype(float)
-    predicted_count = predicted.sum(axis=-2).astype(float)
+        return (y_true.astype(bool) == y_pred.astype(bool)).all(axis=-1).mean(axis=-1)
+    counts = ClassCounts.of_multi_hot(y_true, y_pred)
     if name == "micro_f1":
-        denominator = support.sum(axis=-1) + predicted_count.sum(axis=-1)
+        denominator = counts.support.sum(axis=-1) + counts.predicted.sum(axis=-1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(denominator > 0, 2 * tp.sum(axis=-1) / denominator, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(support > 0, 2 * tp / (support + predicted_count), 0.0)
-    present = support > 0
+            return np.where(denominator > 0, 2 * counts.tp.sum(axis=-1) / denominator, 0.0)
+    return _averaged_f1(counts, name)
+
+
+def _averaged_f1(counts: ClassCounts, name: str) -> np.ndarray:
+    """Macro or weighted F1 over the classes the truth contains."""
     if name == "macro_f1":
-        return f1.sum(axis=-1) / present.sum(axis=-1)
+        return counts.macro_f1("truth")
     if name == "weighted_f1":
-        return (f1 * support).sum(axis=-1) / support.sum(axis=-1)
+        return (counts.f1() * counts.support).sum(axis=-1) / counts.support.sum(axis=-1)
     raise ValueError(f"{name!r} is not one of {HEADLINE_METRICS}")
-
-
-def _defined(value: float) -> float | None:
-    return None if value is None or not np.isfinite(value) else float(value)
 
 
 def _per_class(cm: np.ndarray, labels: list[str]) -> list[dict[str, Any]]:
@@ -124,9 +98,9 @@ def _per_class(cm: np.ndarray, labels: list[str]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "label": label,
-                "precision": _defined(precision),
-                "recall": _defined(recall),
-                "f1": _defined(f1),
+                "precision": finite_or_none(precision),
+                "recall": finite_or_none(recall),
+                "f1": finite_or_none(f1),
                 "support": int(support[i]),
                 "predicted": int(predicted[i]),
             }
@@ -168,38 +142,6 @@ def brier_score(y_true: np.ndarray, probs: np.ndarray) -> float:
     return summed / 2 if probs.shape[1] == 2 else summed
 
 
-def calibration_bins(y_true: np.ndarray, probs: np.ndarray, bins: int) -> dict[str, list]:
-    """Top-label reliability: per equal-width confidence bin, mean confidence, accuracy, count.
-
-    Bin b holds confidences in (b/bins, (b+1)/bins]; the first bin also holds exactly 0.
-    """
-    confidence = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == y_true).astype(float)
-    index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
-    count = np.bincount(index, minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.bincount(index, weights=confidence, minlength=bins) / count
-        accuracy = np.bincount(index, weights=correct, minlength=bins) / count
-    return {
-        "lower": [b / bins for b in range(bins)],
-        "upper": [(b + 1) / bins for b in range(bins)],
-        "confidence": [_defined(v) for v in mean_conf],
-        "accuracy": [_defined(v) for v in accuracy],
-        "count": [int(c) for c in count],
-    }
-
-
-def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
-    """Top-label ECE: the count-weighted mean gap between confidence and accuracy per bin."""
-    table = calibration_bins(y_true, probs, bins)
-    gaps = [
-        n * abs(c - a)
-        for n, c, a in zip(table["count"], table["confidence"], table["accuracy"], strict=True)
-        if n
-    ]
-    return float(sum(gaps) / len(y_true))
-
-
 def bootstrap_interval(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -214,32 +156,48 @@ def bootstrap_interval(
 
     With `baseline_pred`, both predictions are scored on the same resampled rows (a paired
     bootstrap), so the interval reflects the difference between the models and not the
-    difficulty of each resample.
+    difficulty of each resample. scipy.stats.bootstrap draws the resamples, a batch of them
+    scored in one vectorised pass. Its intervals equal those of the hand-written resampling
+    loop it replaced, draw for draw, in similar time (benchmarks/evaluate_bootstrap.py, 1000
+    resamples, 7 classes, AMD EPYC: 0.084 s vs 0.090 s on 1000 rows, 0.46 s vs 0.41 s on 6000).
     """
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    # Multi-label rows are multi-hot (n, labels): each resample holds n * labels cells.
     multi_label = y_true.ndim == 2
-    chunk = max(1, _BOOTSTRAP_CELLS // (n * (y_true.shape[1] if multi_label else 1)))
-    stats = []
-    for start in range(0, resamples, chunk):
-        # Drawn in chunks, the indices are the same stream as one resample at a time.
-        rows = rng.integers(0, n, size=(min(chunk, resamples - start), n))
-        truth = y_true[rows]
+
+    def score(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
         if multi_label:
-            value = multi_label_metric(truth, y_pred[rows], metric)
-            if baseline_pred is not None:
-                value = value - multi_label_metric(truth, baseline_pred[rows], metric)
-            stats.append(value)
-            continue
-        value = metric_from_confusion(confusion_matrices(truth, y_pred[rows], n_classes), metric)
+            return multi_label_metric(truth, pred, metric)
+        return metric_from_confusion(confusion_matrices(truth, pred, n_classes), metric)
+
+    def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        if multi_label:
+            # scipy resamples the row axis moved last: (labels, ..., n) -> (..., n, labels).
+            samples = tuple(np.moveaxis(sample, 0, -1) for sample in samples)
+        truth, pred, *baseline = samples
+        value = score(truth, pred)
+        return value - score(truth, baseline[0]) if baseline else value
+
+    if len(y_true) < 2:
+        # Every resample of one row is that row (and scipy needs two rows).
+        value = headline_value(y_true, y_pred, n_classes, metric)
         if baseline_pred is not None:
-            base_cm = confusion_matrices(truth, baseline_pred[rows], n_classes)
-            value = value - metric_from_confusion(base_cm, metric)
-        stats.append(value)
-    alpha = 1 - confidence
-    low, high = np.quantile(np.concatenate(stats), [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
+            value -= headline_value(y_true, baseline_pred, n_classes, metric)
+        return value, value
+    samples = (y_true, y_pred) if baseline_pred is None else (y_true, y_pred, baseline_pred)
+    # Multi-label rows are multi-hot (n, labels): each resample holds n * labels cells.
+    batch = max(1, _BOOTSTRAP_CELLS // y_true.size)
+    result = stats.bootstrap(
+        samples,
+        statistic,
+        paired=True,
+        vectorized=True,
+        axis=0,
+        n_resamples=resamples,
+        batch=batch,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def classification_report(

@@ -28,7 +28,7 @@ from components.common.inference import (
     score_logits,
     tokenize,
 )
-from components.evaluate.metrics import expected_calibration_error
+from components.common.metrics import expected_calibration_error, macro_f1
 
 # The search range of log(T): temperatures from 0.05 to 20.
 _LOG_T_BOUNDS = (float(np.log(0.05)), float(np.log(20.0)))
@@ -69,16 +69,6 @@ def tune_thresholds(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return chosen
 
 
-def _f1_at(probs: np.ndarray, targets: np.ndarray, thresholds: np.ndarray) -> float:
-    """Macro F1 over the labels with validation positives, at the given thresholds."""
-    predicted = probs >= thresholds
-    truth = targets.astype(bool)
-    tp = (predicted & truth).sum(0)
-    present = truth.sum(0) > 0
-    f1 = 2 * tp[present] / (predicted.sum(0) + truth.sum(0))[present]
-    return float(f1.mean()) if present.any() else 0.0
-
-
 def calibrate(
     model_dir: Path, texts: list[str], targets: np.ndarray, max_length: int, batch_size: int
 ) -> dict[str, Any]:
@@ -102,8 +92,9 @@ def calibrate(
         config[THRESHOLDS_KEY] = tuned
         result[THRESHOLDS_KEY] = tuned
         default = np.full(len(thresholds), DEFAULT_THRESHOLD)
-        result["val_macro_f1_at_default_threshold"] = _f1_at(probs, targets, default)
-        result["val_macro_f1_at_thresholds"] = _f1_at(probs, targets, thresholds)
+        # Macro-F1 over the labels with validation positives, as the evaluation averages.
+        for key, at in (("default_threshold", default), ("thresholds", thresholds)):
+            result[f"val_macro_f1_at_{key}"] = macro_f1(targets, probs >= at, len(at))
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     if not classifier.multi_label:
         result["val_ece_uncalibrated"] = expected_calibration_error(

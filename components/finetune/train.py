@@ -22,12 +22,12 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from sklearn.metrics import f1_score
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.optimization import get_linear_schedule_with_warmup
 
 from components.common.errors import KfpNlpError
 from components.common.inference import autocast_dtype
+from components.common.metrics import macro_f1
 from components.common.splits import read_split
 from components.finetune.checkpoint import CheckpointStore
 from components.finetune.config import FinetuneConfig
@@ -137,19 +137,19 @@ def _loss(logits: torch.Tensor, labels: torch.Tensor, multi_label: bool) -> torc
 
 
 def _metrics(logits: torch.Tensor, labels: torch.Tensor, multi_label: bool) -> dict[str, float]:
-    n_labels = logits.shape[1]
+    """Validation loss, macro-F1 over every label of the model (one the validation split
+    neither holds nor gets predicted scores 0) and (subset) accuracy."""
     loss = float(_loss(logits, labels, multi_label))
     if multi_label:
         predicted = (logits > 0).numpy().astype(int)
         truth = labels.numpy().astype(int)
         accuracy = float((predicted == truth).all(1).mean())
-        f1 = f1_score(truth, predicted, average="macro", zero_division=0)
     else:
         predicted = logits.argmax(1).numpy()
         truth = labels.numpy()
         accuracy = float((predicted == truth).mean())
-        f1 = f1_score(truth, predicted, labels=range(n_labels), average="macro", zero_division=0)
-    return {"val_loss": loss, "val_macro_f1": float(f1), "val_accuracy": accuracy}
+    f1 = macro_f1(truth, predicted, logits.shape[1], averaged="all")
+    return {"val_loss": loss, "val_macro_f1": f1, "val_accuracy": accuracy}
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ metrics and the estimate's error are reported too.
 """
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,10 @@ import numpy as np
 from components.common.artifacts import LABEL, MANIFEST_NAME, TEXT, local_model_dir
 from components.common.errors import KfpNlpError
 from components.common.inference import Classifier, load_classifier
+from components.common.metrics import macro_f1
 from components.monitor import statistics as st
 from components.monitor.config import MonitorConfig
+from components.monitor.result import Monitoring
 from components.monitor.windows import (
     Window,
     check_columns,
@@ -40,23 +42,6 @@ from components.monitor.windows import (
     sample,
     window_from_table,
 )
-
-
-@dataclass
-class Monitoring:
-    """The outcome: decision, tests, estimate, and what the report draws."""
-
-    drift_detected: bool
-    reason: str
-    labels: list[str]
-    reference_size: int
-    current_size: int
-    tests: list[dict[str, Any]] = field(default_factory=list)
-    threshold: float = 0.0
-    estimate: dict[str, Any] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
-    reference: Window | None = None
-    current: Window | None = None
 
 
 def _test(name: str, what: str, p_value: float, **detail: float) -> dict[str, Any]:
@@ -152,7 +137,7 @@ def estimate(
     }
     if current.y_true is not None:
         predicted = current.probs.argmax(1)
-        real = st.macro_f1(current.y_true, predicted, k)
+        real = macro_f1(current.y_true, predicted, k, averaged="observed")
         result |= {
             "accuracy": float(np.mean(predicted == current.y_true)),
             "macro_f1": real,
@@ -207,7 +192,9 @@ def compare(
             current=current,
         )
     if reference_f1 is None and reference.y_true is not None:
-        reference_f1 = st.macro_f1(reference.y_true, reference.probs.argmax(1), len(labels))
+        reference_f1 = macro_f1(
+            reference.y_true, reference.probs.argmax(1), len(labels), averaged="observed"
+        )
     tests = drift_tests(reference, current, config)
     estimated = estimate(reference, current, reference_f1, config)
     drift, reason, threshold = decide(tests, estimated, config)

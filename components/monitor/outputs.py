@@ -3,8 +3,9 @@
 import json
 
 from components.common import uri
-from components.monitor.monitor import Monitoring, summary
+from components.monitor.monitor import summary
 from components.monitor.report import render_report
+from components.monitor.result import Monitoring
 
 
 def write_report(result: Monitoring, report_uri: str) -> None:

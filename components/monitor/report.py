@@ -1,20 +1,14 @@
-"""The monitoring report: one self-contained HTML page, pictures inlined as PNG (as the
-evaluation report does, so the KFP UI's sandboxed frame shows it)."""
-
-import html
+"""The monitoring report: one self-contained HTML page (template `monitor/report.html`), its
+pictures inlined as PNG as the evaluation report's are, so the KFP UI's sandboxed frame shows it."""
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from components.evaluate.report import CSS, html_table, png
+from components.common.html_report import png, render
 from components.monitor import statistics as st
-from components.monitor.monitor import Monitoring
+from components.monitor.result import Monitoring
 
 _REF, _CUR = "#607d8b", "#ef6c00"
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _distributions(result: Monitoring) -> Figure:
@@ -124,41 +118,25 @@ def _estimate(result: Monitoring) -> Figure:
 
 def render_report(result: Monitoring) -> str:
     """The whole report as one HTML document."""
-    verdict = "rejected" if result.drift_detected else "approved"
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        "<title>Monitoring report</title>",
-        f"<style>{CSS}</style></head><body>",
-        "<h1>Monitoring report</h1>",
-        f'<p class="verdict {verdict}">{_e(result.reason)}</p>',
-        "<p>" + "<br>".join(f"{_e(k)}: {_e(v)}" for k, v in result.sources.items()) + "<br>"
-        f"Texts: {result.reference_size} reference, {result.current_size} in the window</p>",
-    ]
-    if result.tests:
-        rows = [
+    pictures = []
+    if result.reference is not None and result.current is not None and len(result.current):
+        pictures = [png(_distributions(result)), png(_shares(result))]
+        figure = _embeddings(result)
+        if figure is not None:
+            pictures.append(png(figure))
+    return render(
+        "monitor/report.html",
+        result=result,
+        test_rows=[
             [
-                _e(t["name"]),
-                _e(t["what"]),
+                t["name"],
+                t["what"],
                 f"{t['p_value']:.3g}",
                 "drift" if t["p_value"] < result.threshold else "ok",
             ]
             for t in result.tests
-        ]
-        parts += [
-            f"<h2>Tests (alert below p = {result.threshold:.3g}: Bonferroni)</h2>",
-            html_table(["test", "measures", "p-value", ""], rows, text_columns=2),
-            "<h2>Label-free performance estimate</h2>",
-            png(_estimate(result)),
-            html_table(
-                ["", "value"],
-                [[_e(k), f"{v:.4f}"] for k, v in result.estimate.items() if v is not None],
-                text_columns=1,
-            ),
-        ]
-    if result.reference is not None and result.current is not None and len(result.current):
-        parts += ["<h2>Distributions</h2>", png(_distributions(result)), png(_shares(result))]
-        figure = _embeddings(result)
-        if figure is not None:
-            parts.append(png(figure))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        ],
+        estimate_picture=png(_estimate(result)) if result.tests else "",
+        estimate_rows=[[k, f"{v:.4f}"] for k, v in result.estimate.items() if v is not None],
+        pictures=pictures,
+    )

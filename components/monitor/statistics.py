@@ -7,6 +7,8 @@ be read here. Every test returns a p-value; the caller combines them (Bonferroni
 import numpy as np
 from scipy import stats
 
+from components.common.metrics import macro_f1
+
 # Character classes, in the order their shares are reported.
 CHAR_CLASSES = ("ASCII letters", "digits", "punctuation", "space", "non-ASCII letters", "other")
 # The per-text kinds of `char_class`.
@@ -109,18 +111,6 @@ def expected_macro_f1(probs: np.ndarray) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> float:
-    """Macro-F1 over the classes that occur in either the truth or the predictions."""
-    scores = []
-    for k in range(classes):
-        tp = np.sum((y_pred == k) & (y_true == k))
-        fp = np.sum((y_pred == k) & (y_true != k))
-        fn = np.sum((y_pred != k) & (y_true == k))
-        if tp + fp + fn:
-            scores.append(2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores)) if scores else 0.0
-
-
 def f1_interval(
     probs: np.ndarray, draws: int = 200, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
@@ -132,7 +122,7 @@ def f1_interval(
     for _ in range(draws):
         u = rng.random((len(probs), 1))
         drawn = np.minimum((u > cumulative).sum(axis=1), probs.shape[1] - 1)
-        values.append(macro_f1(drawn, predicted, probs.shape[1]))
+        values.append(macro_f1(drawn, predicted, probs.shape[1], averaged="observed"))
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)

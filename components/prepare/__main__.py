@@ -11,7 +11,8 @@ from components.common import uri
 from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import KfpNlpError, run_cli
 from components.prepare.config import PrepareConfig
-from components.prepare.prepare import PrepareOutputs, prepare_dataset
+from components.prepare.prepare import prepare_dataset
+from components.prepare.result import PrepareOutputs
 
 
 def main(argv: list[str] | None = None) -> None:

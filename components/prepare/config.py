@@ -3,8 +3,8 @@
 from dataclasses import dataclass, field
 
 from components.common.config import require
+from components.common.slices import TEXT_LENGTH_SLICE, column_names
 from components.common.tables import FORMATS
-from components.evaluate.config import TEXT_LENGTH_SLICE, split_columns
 
 SPLITS = ("train", "validation", "test")
 
@@ -146,7 +146,7 @@ class PrepareConfig:
     @property
     def slice_list(self) -> list[str]:
         """The slice columns read from the source (the derived text_length is not)."""
-        return [c for c in split_columns(self.slice_columns) if c != TEXT_LENGTH_SLICE]
+        return [c for c in column_names(self.slice_columns) if c != TEXT_LENGTH_SLICE]
 
     def source_columns(self) -> list[str]:
         """Every source column this configuration reads, in a stable order."""

@@ -4,7 +4,8 @@ from typing import Any
 
 from components.common.errors import KfpNlpError
 from components.prepare.config import SPLITS, PrepareConfig
-from components.prepare.prepare import PrepareOutputs, prepare_dataset
+from components.prepare.prepare import prepare_dataset
+from components.prepare.result import PrepareOutputs
 
 
 def run_component(

@@ -1,11 +1,7 @@
 """The data report: a Markdown page a person reads in the KFP UI after prepare_dataset ran."""
 
-from typing import TYPE_CHECKING
-
 from components.prepare.config import SPLITS, PrepareConfig
-
-if TYPE_CHECKING:
-    from components.prepare.prepare import PrepareResult
+from components.prepare.result import PrepareResult
 
 _WHY = {
     "empty_text": "text empty after trimming whitespace",
@@ -48,7 +44,7 @@ def _label_set_lines(labels_per_row: dict[int, int], kept: int) -> list[str]:
     return lines
 
 
-def render_report(result: "PrepareResult", config: PrepareConfig) -> str:
+def render_report(result: PrepareResult, config: PrepareConfig) -> str:
     """Markdown: splits, class balance, text lengths, and what was dropped and why."""
     kept = sum(facts["rows"] for facts in result.splits.values())
     split_how = (

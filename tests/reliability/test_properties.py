@@ -18,12 +18,9 @@ from hypothesis import strategies as st
 
 from components.common.errors import KfpNlpError
 from components.prepare.config import SPLITS, PrepareConfig
-from components.prepare.prepare import (
-    PrepareOutputs,
-    _leak_key,
-    _normalise_text,
-    prepare_dataset,
-)
+from components.prepare.prepare import prepare_dataset
+from components.prepare.result import PrepareOutputs
+from components.prepare.scan import _leak_key, _normalise_text
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,9 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from components.evaluate.baseline import baseline_predictions
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.evaluation import Examples, assemble, scalar_metrics, summary
+from components.evaluate.evaluation import assemble
+from components.evaluate.examples import Examples
+from components.evaluate.outputs import scalar_metrics, summary
 from components.evaluate.report import render_report
 from components.sample_data import write_sample
 

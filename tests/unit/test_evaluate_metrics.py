@@ -184,3 +184,14 @@ def test_bootstrap_interval_matches_a_scikit_learn_bootstrap() -> None:
         stats.append(skm.f1_score(y[rows], pred[rows], labels=np.unique(y[rows]), average="macro"))
     expected = tuple(np.quantile(stats, [0.025, 0.975]))
     assert bootstrap_interval(y, pred, 4, "macro_f1", 250, 0.95, seed=0) == pytest.approx(expected)
+
+
+def test_bootstrap_interval_of_one_row_is_its_value() -> None:
+    """A slice of one test row: every resample is that row, single- or multi-label."""
+    one = np.array([1])
+    assert bootstrap_interval(one, one, 2, "macro_f1", 200, 0.95, 0, baseline_pred=one - 1) == (
+        1.0,
+        1.0,
+    )
+    hot = np.array([[1, 0, 1]])
+    assert bootstrap_interval(hot, hot, 3, "accuracy", 200, 0.95, 0) == (1.0, 1.0)

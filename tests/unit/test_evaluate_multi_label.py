@@ -18,17 +18,13 @@ from sklearn.metrics import (
 from components.common.inference import Classifier
 from components.evaluate.baseline import multi_label_baseline_predictions
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.evaluation import (
-    Examples,
-    assemble,
-    multi_hot,
-    predictions_table,
-    scalar_metrics,
-    summary,
-)
+from components.evaluate.evaluation import assemble
+from components.evaluate.examples import Examples
 from components.evaluate.gate import decide
 from components.evaluate.metrics import bootstrap_interval, multi_label_report
+from components.evaluate.outputs import predictions_table, scalar_metrics, summary
 from components.evaluate.report import render_report
+from components.evaluate.scoring import multi_hot
 
 pytestmark = pytest.mark.unit
 

@@ -2,24 +2,21 @@
 are real PNGs of a sensible size, every user text is escaped, undefined metrics say so."""
 
 import base64
-import html
 import re
 
 import numpy as np
 import pyarrow as pa
 import pytest
 from kfp.dsl import ClassificationMetrics
+from markupsafe import escape
 
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.evaluation import (
-    MAX_SLICE_VALUES,
-    Examples,
-    assemble,
-    predictions_table,
-    scalar_metrics,
-)
+from components.evaluate.evaluation import assemble
+from components.evaluate.examples import Examples
 from components.evaluate.kfp_io import _log_classification_metrics
+from components.evaluate.outputs import predictions_table, scalar_metrics, summary
 from components.evaluate.report import render_report
+from components.evaluate.slices import MAX_SLICE_VALUES
 
 pytestmark = pytest.mark.unit
 
@@ -67,9 +64,9 @@ def test_report_embeds_pictures_and_escapes_every_user_text() -> None:
     assert len(sizes) == 5
     assert all(300 <= w <= 2500 and 200 <= h <= 2500 for w, h in sizes), sizes
     assert "<script>" not in html_text
-    assert "&lt;script&gt;alert(&#x27;owned&#x27;)&lt;/script&gt;" in html_text
+    assert escape(HOSTILE_TEXT) in html_text and "&lt;script&gt;alert(&#39;owned&#39;)" in html_text
     assert "<img src=x" not in html_text
-    assert html.escape(HOSTILE_LABEL) in html_text
+    assert escape(HOSTILE_LABEL) in html_text
     assert "&lt;b&gt;push&lt;/b&gt;" in html_text
     assert "s3://prod/&lt;champion&gt;" in html_text
     assert "Champion vs challenger" in html_text
@@ -147,3 +144,29 @@ def test_slices_of_a_many_valued_column_show_the_most_frequent() -> None:
     assert evaluation.slices[0]["value"] == "customer-big"
     assert evaluation.slices[0]["n"] == 40
     assert "customer has 41 values; the 25 most frequent are shown." in render_report(evaluation)
+
+
+def test_slices_of_every_column_are_sorted_by_support_in_the_report_and_the_summary() -> None:
+    test, probs = _test_set(["a", "b"], 120, 6)
+    # "region" has a 60-row value and "channel" 40-row values: the region's comes first.
+    region = ["north" if i < 60 else "south" if i < 80 else "east" for i in range(120)]
+    test = Examples(
+        test.table.append_column("region", pa.array(region)),
+        test.texts,
+        test.names,
+        test.labels,
+        True,
+        "test.parquet",
+    )
+    config = EvaluateConfig(slice_columns="channel,region", bootstrap_resamples=100)
+
+    evaluation = assemble(test, config, probs, None, "model", None)
+
+    listed = [(s["column"], s["value"], s["n"]) for s in summary(evaluation)["slices"]]
+    assert listed[0] == ("region", "north", 60)
+    assert [n for _, _, n in listed] == sorted((n for _, _, n in listed), reverse=True)
+    table = render_report(evaluation).split("<h2>Slices</h2>")[1]
+    shown = re.findall(
+        r'<td class="text">(\w+)</td><td class="text">([^<]+)</td><td>(\d+)</td>', table
+    )
+    assert [(c, v, int(n)) for c, v, n in shown] == [(c, escape(v), n) for c, v, n in listed]

@@ -13,7 +13,8 @@ from components.common.artifacts import dataset_metadata
 from components.common.tables import write_table
 from components.common.uri import list_files, local_copy
 from components.prepare.config import PrepareConfig
-from components.prepare.prepare import PrepareOutputs, prepare_dataset
+from components.prepare.prepare import prepare_dataset
+from components.prepare.result import PrepareOutputs
 from components.sample_data import write_sample
 
 pytestmark = pytest.mark.unit

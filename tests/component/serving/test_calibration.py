@@ -5,9 +5,10 @@ import numpy as np
 from benchmarks.small_classifier import build_model, split_replies, write_dataset
 from components.common.artifacts import write_manifest
 from components.common.inference import load_classifier, predict_proba
+from components.common.metrics import expected_calibration_error
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.evaluation import evaluate, scalar_metrics
-from components.evaluate.metrics import expected_calibration_error
+from components.evaluate.evaluation import evaluate
+from components.evaluate.outputs import scalar_metrics
 from components.evaluate.report import render_report
 from components.finetune.calibration import calibrate
 from components.sample_data import LABELS
