@@ -29,6 +29,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 
 from components import __version__
 from components.common.errors import KfpNlpError
@@ -183,6 +184,12 @@ async def _refused(request: Request, exc: RequestRefused) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=retry)
 
 
+async def _unrouted(request: Request, exc: HTTPException) -> JSONResponse:
+    """No such route, or the wrong method for it: FastAPI's answer, as `{"error": ...}`."""
+    error = f"{exc.detail}: {request.method} {request.url.path}"
+    return JSONResponse({"error": error}, status_code=exc.status_code, headers=exc.headers)
+
+
 async def _failed(request: Request, exc: Exception) -> JSONResponse:
     """A bug while answering: 500 with a JSON error; uvicorn logs the traceback."""
     return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
@@ -264,14 +271,15 @@ def build_app(
         return ready(name)
 
     @app.post("/v1/models/{name}:predict")
-    async def v1_predict(request: Request, name: str) -> dict[str, Any]:
-        return await served(name).predict_v1(await request.body())
+    async def v1_predict(request: Request, name: str) -> JSONResponse:
+        return JSONResponse(await served(name).predict_v1(await request.body()))
 
     @app.get("/metrics")
     async def prometheus() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_exception_handler(RequestRefused, _refused)
+    app.add_exception_handler(HTTPException, _unrouted)
     app.add_exception_handler(Exception, _failed)
     app.add_middleware(RequestGuard, max_bytes=max_body_bytes, metrics=metrics)
     return app

@@ -224,3 +224,17 @@ def test_the_binary_header_needs_its_length_header(servers):
     without = requests.post(url, data=body)
     assert without.status_code == 400
     assert without.json()["error"].startswith("the body is not valid JSON")
+
+
+def test_an_unknown_route_or_method_is_a_json_error(servers):
+    server = servers["single"]
+    missing = requests.get(f"{server.url}/v2/modles/intents", timeout=10)
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"error": "Not Found: GET /v2/modles/intents"},
+    )
+    wrong = requests.post(f"{server.url}/v2/health/live", timeout=10)
+    assert (wrong.status_code, wrong.json()) == (
+        405,
+        {"error": "Method Not Allowed: POST /v2/health/live"},
+    )
