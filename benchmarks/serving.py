@@ -2,10 +2,10 @@
 
     python -m benchmarks.serving [--model-dir MODEL_WITH_ONNX --test TEST.parquet]
 
-Servers, each its own process on loopback, all on the same HTTP stack (KServe's REST app and
-data plane under uvicorn, components.serve.http) and the same model:
-(a) baseline: a KServe `Model` doing what KServe's Hugging Face runtime does for sequence
-    classification: each request tokenized and scored on its own, in PyTorch fp32;
+Servers, each its own process on loopback, all on the same HTTP stack (the server's FastAPI
+app under uvicorn, components.serve.http) and the same model:
+(a) baseline: doing what KServe's Hugging Face runtime does for sequence classification: each
+    request tokenized and scored on its own, in PyTorch fp32;
 (b) ours, PyTorch fp32, and (c) ours, ONNX int8: continuous token-budget batching across
     requests (components.serve.scheduler).
 One asyncio HTTP client (aiohttp) sends the test split's texts at concurrency 1, 8, 32 and 128,
@@ -27,21 +27,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import numpy as np
 import pandas as pd
-from kserve import Model
 
 from benchmarks.small_classifier import train
-from components.common.errors import KfpNlpError
-from components.common.inference import load_classifier, predict_proba, score_tokens, tokenize
-from components.serve.config import ONNX_INT8, ExportConfig
+from components.common.inference import load_classifier, predict_proba, score_tokens
+from components.serve.config import ONNX_INT8, ExportConfig, ServeConfig
 from components.serve.http import listen, serve_model
-from components.serve.metrics import ServerMetrics
 from components.serve.onnx_export import export_onnx
-from components.serve.server import parse_v1
+from components.serve.server import TextClassifierModel
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "intents"
@@ -50,41 +46,19 @@ BATCH_TEXTS = 64
 BATCH_CONCURRENCY = 8
 
 
-class PerRequestModel(Model):
+class PerRequestModel(TextClassifierModel):
     """What KServe's Hugging Face runtime does for sequence classification: every request is
     tokenized (padded to its own longest text) and scored alone, on the event loop's thread."""
 
-    def __init__(self, model_dir: str):
-        super().__init__(NAME)
-        self.classifier = load_classifier(Path(model_dir), max_length=128)
-        self.ready = True
-        self.load_error: KfpNlpError | None = None
-        self.idle = True
-
-    def drain(self) -> None:
-        self.ready = False
-
-    def metadata_extras(self) -> dict[str, Any]:
-        return {}
-
-    def predict(self, payload: Any, headers: dict[str, str] | None = None) -> dict:
-        texts = parse_v1(payload).texts
-        scores = score_tokens(
-            self.classifier, tokenize(self.classifier, texts), len(texts), precision="fp32"
-        )
-        labels = [self.classifier.labels[i] for i in scores.argmax(axis=1)]
-        return {
-            "predictions": [
-                {"label": label, "probability": float(p)}
-                for label, p in zip(labels, scores.max(axis=1), strict=True)
-            ]
-        }
+    async def scores(self, texts: list[str]) -> np.ndarray:
+        return score_tokens(self.classifier, self._tokenize(texts), len(texts), precision="fp32")
 
 
 def serve_baseline(model_dir: str, port: int) -> None:
-    model = PerRequestModel(model_dir)
-    metrics = ServerMetrics(NAME, "baseline", "pytorch")
-    serve_model(model, listen("127.0.0.1", port), metrics, 10_000_000, drain_s=5)
+    config = ServeConfig(model_dir=model_dir, max_texts=BATCH_TEXTS, max_queue_texts=4096)
+    model = PerRequestModel(NAME, config, version="baseline")
+    model.load()
+    serve_model(model, listen("127.0.0.1", port), None, 10_000_000, drain_s=5)
 
 
 def free_port() -> int:

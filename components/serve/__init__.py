@@ -1,2 +1,2 @@
-"""Serving a Model artifact: a KServe model server (V1 and V2 REST), the ONNX int8 export, and
-the choice of backend a release serves."""
+"""Serving a Model artifact: a model server for KServe (V1 and Open Inference Protocol REST),
+the ONNX int8 export, and the choice of backend a release serves."""

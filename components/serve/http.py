@@ -1,15 +1,19 @@
-"""The HTTP side of the model server: KServe's REST app on a socket we bind, drained on SIGTERM.
+"""The HTTP side of the model server: a FastAPI app for V1 and V2 REST, uvicorn on our socket.
 
-KServe's `ModelServer.start()` binds 0.0.0.0 and owns the signal handling, so the server is
-assembled from KServe's public pieces instead: its ModelServer holds the model registry and the
-data plane, its `RESTServer` builds the V1/V2 FastAPI app, and uvicorn serves that app on a
-socket bound here to the address the user asked for. Binding first means a taken port fails
-before anything is announced.
+    app = build_app(model, metrics, max_body_bytes)     # the routes, for any ASGI server
+    serve_model(model, sock, metrics, max_body_bytes, drain_s)
 
-On SIGTERM (or Ctrl+C) the model reports not ready and refuses new predictions with 503 and
-Retry-After, the requests already admitted are scored and answered, and the process exits once
-none is left or the drain period is over; a second Ctrl+C stops at once. A model whose weights
-cannot be loaded stops the server too, so that the container fails instead of never being ready.
+Routes: GET /v2 (server metadata), /v2/health/live, /v2/health/ready, /v2/models/NAME (model
+metadata), /v2/models/NAME/ready, POST /v2/models/NAME/infer (each V2 model route also under
+/versions/VERSION), GET /v1/models, /v1/models/NAME, POST /v1/models/NAME:predict, GET /metrics.
+Every refusal is `{"error": ...}` with its status (components.serve.errors) and one log line.
+
+uvicorn serves the app on a socket bound here to the address the user asked for: binding first
+means a taken port fails before anything is announced. On SIGTERM (or Ctrl+C) the model reports
+not ready and refuses new predictions with 503 and Retry-After, the requests already admitted
+are scored and answered, and the process exits once none is left or the drain period is over; a
+second signal stops at once. A model whose weights cannot be loaded stops the server too, so
+that the container fails instead of never being ready.
 """
 
 import asyncio
@@ -19,37 +23,38 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import Any, Protocol
 
 import uvicorn
-from fastapi import Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from kserve import ModelServer
-from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
-from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady, ServerNotReady
-from kserve.logging import logger
-from kserve.model_server import app
-from kserve.protocol.rest.server import RESTServer
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 
+from components import __version__
 from components.common.errors import KfpNlpError
+from components.serve.errors import ModelNotFound, ModelNotReady, RequestRefused
 from components.serve.metrics import ServerMetrics
-from components.serve.scheduler import Overloaded
+from components.serve.protocol import BINARY_EXTENSION, HEADER_LENGTH
 
+logger = logging.getLogger(__name__)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+SERVER_NAME = "kfp-nlp"
 _PROTOCOLS = (
     ("v1", re.compile(r"^/v1/models/[^/]+:predict$")),
     ("v2", re.compile(r"^/v2/models/[^/]+(/versions/[^/]+)?/infer$")),
 )
 # nginx's code for "the client closed the connection before the answer": counted, never sent.
 CLIENT_GONE = 499
+# How often the drain checks whether the admitted requests are answered.
+TICK_S = 0.1
 
 
 class ServedModel(Protocol):
-    """What the HTTP side needs of a KServe model besides KServe's own interface."""
+    """What the HTTP side needs of a model (components.serve.server.TextClassifierModel)."""
 
     name: str
+    version: str
     ready: bool
     load_error: KfpNlpError | None
 
@@ -58,7 +63,13 @@ class ServedModel(Protocol):
 
     def drain(self) -> None: ...
 
-    def metadata_extras(self) -> dict[str, Any]: ...
+    def metadata(self) -> dict[str, Any]: ...
+
+    async def predict_v1(self, body: bytes) -> dict[str, Any]: ...
+
+    async def predict_v2(
+        self, body: bytes, header_length: str | None
+    ) -> tuple[bytes, dict[str, str]]: ...
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -87,7 +98,7 @@ class RequestGuard:
     texts of an abandoned request leave the queue unscored.
     """
 
-    def __init__(self, asgi_app: Any, max_bytes: int, metrics: ServerMetrics):
+    def __init__(self, asgi_app: Any, max_bytes: int, metrics: ServerMetrics | None):
         self.app = asgi_app
         self.max_bytes = max_bytes
         self.metrics = metrics
@@ -110,7 +121,8 @@ class RequestGuard:
         try:
             await self._guarded(scope, receive, counted_send)
         finally:
-            self.metrics.request(protocol, status)
+            if self.metrics:
+                self.metrics.request(protocol, status)
 
     async def _guarded(self, scope: dict, receive: Callable, send: Callable) -> None:
         declared = dict(scope["headers"]).get(b"content-length")
@@ -165,87 +177,183 @@ class RequestGuard:
         await JSONResponse({"error": error}, status_code=413)(scope, receive, send)
 
 
-def _answer(status: int, level: int, retry_after: bool = False) -> Callable:
-    """An exception handler: a JSON error, and one log line (a client's mistake is no trace)."""
-
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
-        logger.log(level, "%s %s -> %d: %s", request.method, request.url.path, status, exc)
-        headers = {"Retry-After": str(getattr(exc, "retry_after_s", 1))} if retry_after else None
-        return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
-
-    return handle
+async def _refused(request: Request, exc: RequestRefused) -> JSONResponse:
+    """A refusal as its status with a JSON error, and one log line (no traceback)."""
+    logger.log(exc.log_level, "%s %s -> %d: %s", request.method, request.url.path, exc.status, exc)
+    retry = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+    return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=retry)
 
 
-async def _malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's body validation (malformed JSON, wrong shape) as 400 with a JSON error."""
-    first = jsonable_encoder(exc.errors()[:1])
-    detail = first[0].get("msg", "invalid request") if first else "invalid request"
-    logger.warning(
-        "%s %s -> 400: malformed request body: %s", request.method, request.url.path, detail
-    )
-    return JSONResponse({"error": f"malformed request body: {detail}"}, status_code=400)
+async def _unrouted(request: Request, exc: HTTPException) -> JSONResponse:
+    """No such route, or the wrong method for it: FastAPI's answer, as `{"error": ...}`."""
+    error = f"{exc.detail}: {request.method} {request.url.path}"
+    return JSONResponse({"error": error}, status_code=exc.status_code, headers=exc.headers)
 
 
-class DrainingServer(uvicorn.Server):
-    """uvicorn's server, draining the model on the first SIGTERM/SIGINT instead of stopping."""
+async def _failed(request: Request, exc: Exception) -> JSONResponse:
+    """A bug while answering: 500 with a JSON error; uvicorn logs the traceback."""
+    return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
 
-    def __init__(self, config: uvicorn.Config, model: ServedModel, drain_s: float):
-        super().__init__(config)
+
+def build_app(
+    model: ServedModel, metrics: ServerMetrics | None = None, max_body_bytes: int = 1_000_000
+) -> FastAPI:
+    """The V1, V2 and /metrics routes for `model`, behind RequestGuard."""
+    app = FastAPI(title=SERVER_NAME, version=__version__, openapi_url=None)
+
+    def served(name: str, version: str | None = None) -> ServedModel:
+        if name != model.name:
+            raise ModelNotFound(f"model {name} is not served here; this server serves {model.name}")
+        if version is not None and version != model.version:
+            raise ModelNotFound(
+                f"model {name} has no version {version} here; this server serves "
+                f"{model.version or 'no named version'}"
+            )
+        return model
+
+    def ready(name: str, version: str | None = None) -> dict[str, Any]:
+        if not served(name, version).ready:
+            raise ModelNotReady(
+                f"model {name} is not ready: it is loading or the server is stopping"
+            )
+        return {"name": name, "ready": True}
+
+    async def infer(request: Request, name: str, version: str | None = None) -> Response:
+        body, headers = await served(name, version).predict_v2(
+            await request.body(), request.headers.get(HEADER_LENGTH)
+        )
+        return Response(body, headers=headers)
+
+    @app.get("/v2")
+    @app.get("/v2/")
+    async def server_metadata() -> dict[str, Any]:
+        return {"name": SERVER_NAME, "version": __version__, "extensions": [BINARY_EXTENSION]}
+
+    @app.get("/v2/health/live")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def server_ready() -> dict[str, bool]:
+        ready(model.name)
+        return {"ready": True}
+
+    @app.get("/v2/models/{name}")
+    async def model_metadata(name: str) -> dict[str, Any]:
+        return served(name).metadata()
+
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def version_metadata(name: str, version: str) -> dict[str, Any]:
+        return served(name, version).metadata()
+
+    @app.get("/v2/models/{name}/ready")
+    async def model_ready(name: str) -> dict[str, Any]:
+        return ready(name)
+
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def version_ready(name: str, version: str) -> dict[str, Any]:
+        return ready(name, version)
+
+    @app.post("/v2/models/{name}/infer")
+    async def model_infer(request: Request, name: str) -> Response:
+        return await infer(request, name)
+
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    async def version_infer(request: Request, name: str, version: str) -> Response:
+        return await infer(request, name, version)
+
+    @app.get("/v1/models")
+    async def v1_models() -> dict[str, list[str]]:
+        return {"models": [model.name]}
+
+    @app.get("/v1/models/{name}")
+    async def v1_model_ready(name: str) -> dict[str, Any]:
+        return ready(name)
+
+    @app.post("/v1/models/{name}:predict")
+    async def v1_predict(request: Request, name: str) -> JSONResponse:
+        return JSONResponse(await served(name).predict_v1(await request.body()))
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_exception_handler(RequestRefused, _refused)
+    app.add_exception_handler(HTTPException, _unrouted)
+    app.add_exception_handler(Exception, _failed)
+    app.add_middleware(RequestGuard, max_bytes=max_body_bytes, metrics=metrics)
+    return app
+
+
+class Drain:
+    """The first SIGTERM/SIGINT drains the model and stops `server` once it is idle (or after
+    `drain_s`); a second stops at once. A model that failed to load stops it too."""
+
+    def __init__(self, server: uvicorn.Server, model: ServedModel, drain_s: float):
+        self.server = server
         self.model = model
         self.drain_s = drain_s
-        self.drain_deadline: float | None = None
+        self.deadline: float | None = None
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.drain_deadline is not None:
-            self.should_exit = self.force_exit = True
+    def signalled(self, sig: signal.Signals) -> None:
+        if self.deadline is not None:
+            self.server.should_exit = self.server.force_exit = True
             return
-        self.drain_deadline = time.monotonic() + self.drain_s
+        self.deadline = time.monotonic() + self.drain_s
         self.model.drain()
         logger.info(
             "%s: not ready any more; finishing the admitted requests (at most %g s)",
-            signal.Signals(sig).name,
+            sig.name,
             self.drain_s,
         )
 
-    async def on_tick(self, counter: int) -> bool:
-        draining = self.drain_deadline is not None
-        drained = draining and (self.model.idle or time.monotonic() >= self.drain_deadline)
-        if drained or self.model.load_error is not None:
-            self.should_exit = True
-        return await super().on_tick(counter)
+    @property
+    def done(self) -> bool:
+        if self.model.load_error is not None:
+            return True
+        if self.deadline is None:
+            return False
+        return self.model.idle or time.monotonic() >= self.deadline
+
+    async def run(self, sockets: list[socket.socket]) -> None:
+        """Serve until drained, stopped or failed."""
+        serving = asyncio.ensure_future(self.server.serve(sockets=sockets))
+        while not self.server.started and not serving.done():
+            await asyncio.sleep(TICK_S)
+        # Installed once uvicorn has started, so these handlers replace the ones it sets.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.signalled, sig)
+        try:
+            while not serving.done():
+                if self.done:
+                    self.server.should_exit = True
+                await asyncio.wait({serving}, timeout=TICK_S)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        await serving
+
+
+def configure_logging() -> None:
+    """One line per record on stderr, with its level: the server's and uvicorn's alike."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
 
 
 def serve_model(
     model: ServedModel,
     sock: socket.socket,
-    metrics: ServerMetrics,
+    metrics: ServerMetrics | None,
     max_body_bytes: int,
     drain_s: float,
 ) -> None:
-    """Serve `model` (a KServe Model) over V1 and V2 REST on `sock` until drained or failed."""
-    server = ModelServer(
-        http_port=sock.getsockname()[1], enable_grpc=False, enable_latency_logging=False
-    )
-    server.register_model(model)
-    dataplane = server.dataplane
-
-    # Registered ahead of KServe's route of the same path, which drops fields its schema lacks.
-    @app.get("/v2/models/{model_name}")
-    async def model_metadata(model_name: str) -> dict[str, Any]:
-        return {**await dataplane.model_metadata(model_name), **model.metadata_extras()}
-
-    rest = RESTServer(
-        FASTAPI_APP_IMPORT_STRING, dataplane, server.model_repository_extension, server.http_port
-    )
-    rest.create_application()
-    app.add_exception_handler(InvalidInput, _answer(400, logging.WARNING))
-    app.add_exception_handler(ModelNotFound, _answer(404, logging.WARNING))
-    app.add_exception_handler(ModelNotReady, _answer(503, logging.INFO, retry_after=True))
-    app.add_exception_handler(ServerNotReady, _answer(503, logging.INFO, retry_after=True))
-    app.add_exception_handler(Overloaded, _answer(503, logging.WARNING, retry_after=True))
-    app.add_exception_handler(RequestValidationError, _malformed)
-    app.add_middleware(RequestGuard, max_bytes=max_body_bytes, metrics=metrics)
+    """Serve `model` over V1 and V2 REST on `sock` until drained or failed."""
+    configure_logging()
     config = uvicorn.Config(
-        app, log_config=None, timeout_graceful_shutdown=5, timeout_keep_alive=65
+        build_app(model, metrics, max_body_bytes),
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=65,
     )
-    DrainingServer(config, model, drain_s).run(sockets=[sock])
+    asyncio.run(Drain(uvicorn.Server(config), model, drain_s).run([sock]))

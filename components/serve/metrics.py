@@ -1,4 +1,4 @@
-"""Prometheus metrics of the model server, served at /metrics next to KServe's own.
+"""Prometheus metrics of the model server, served at /metrics (components.serve.http).
 
 Every series carries the served model's `model` name and `version` as labels, so dashboards and
 alerts keep revisions apart during a canary rollout.

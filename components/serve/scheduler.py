@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from components.common.inference import Tokens
+from components.serve.errors import RequestRefused
 
 
-class Overloaded(Exception):
-    """The server cannot take this request now; the client should retry after `retry_after_s`."""
+class Overloaded(RequestRefused):
+    """The server cannot take this request now; the client should retry after `retry_after_s`
+    (503)."""
+
+    status = 503
 
     def __init__(self, message: str, reason: str, retry_after_s: int = 1):
         super().__init__(message)

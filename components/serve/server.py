@@ -1,4 +1,4 @@
-"""A KServe model server for a Model artifact: V1 and Open Inference Protocol (V2) REST.
+"""The model server for a Model artifact: KServe V1 and Open Inference Protocol (V2) REST.
 
     kfp-nlp serve --model-dir MODEL_DIR --port 8080
 
@@ -12,6 +12,9 @@ V2:  POST /v2/models/<name>/infer    {"inputs": [{"name": "text", "datatype": "B
         (FP32, [n, labels]); GET /v2/models/<name> lists the labels in that order.
         multi-label: `labels` and `label_probabilities` (BYTES, [n], each a JSON list),
         `label_indicators` (BOOL, [n, labels]) and, when asked for, `probabilities`.
+        `model_version` is the served version: the registry's, or the content hash.
+        Requested `outputs` narrow the answer; binary tensor data works both ways
+        (components.serve.protocol).
 
 A multi-label model predicts every label whose probability is at or above its decision
 threshold (config.json's `decision_thresholds`), possibly none; every stage turns probabilities
@@ -27,6 +30,7 @@ recorded in the background (components.serve.payload_log) and the log is flushed
 """
 
 import json
+import logging
 import re
 import threading
 import time
@@ -36,9 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from kserve import InferOutput, InferRequest, InferResponse, Model
-from kserve.errors import InvalidInput, ModelNotReady
-from kserve.logging import logger
 
 from components.common.artifacts import content_sha256, verify_manifest
 from components.common.config import add_arguments, argument_parser, from_arguments
@@ -52,81 +53,25 @@ from components.common.inference import (
     tokenize,
 )
 from components.common.splits import label_matrix
+from components.registry.registry import REGISTRATION
 from components.serve.config import ServeConfig
+from components.serve.errors import InvalidInput, ModelNotReady
 from components.serve.http import listen, serve_model
 from components.serve.metrics import ServerMetrics
 from components.serve.payload_log import PayloadLogger, chosen_probabilities
+from components.serve.protocol import TEXT_INPUT, Request, Tensor, parse_v1, parse_v2, v2_body
 from components.serve.scheduler import BatchScheduler
 
-PROBABILITIES_PARAMETER = "return_probabilities"
-TEXT_INPUT = "text"
-# Written next to a version's files by the registry (components.registry).
-REGISTRATION = "registration.json"
+logger = logging.getLogger(__name__)
+PLATFORMS = {"pytorch": "pytorch", "onnx": "onnxruntime_onnx"}
 
 
 @dataclass
-class Request:
-    """What a V1 or V2 request asks for, once checked."""
+class Scored:
+    """A request's scores (rows in the order of its texts) and each text's predicted labels."""
 
-    texts: list[str]
-    probabilities: bool
-
-
-def _wants_probabilities(parameters: Any) -> bool:
-    if parameters is None:
-        return False
-    if not isinstance(parameters, dict):
-        raise InvalidInput('"parameters" must be an object, e.g. {"return_probabilities": true}')
-    value = parameters.get(PROBABILITIES_PARAMETER, False)
-    if not isinstance(value, bool):
-        raise InvalidInput(f'"{PROBABILITIES_PARAMETER}" must be true or false, got {value!r}')
-    return value
-
-
-def parse_v1(payload: Any) -> Request:
-    """Check a V1 body: `instances` is a non-empty list of strings or `{"text": ...}` objects."""
-    if isinstance(payload, bytes):
-        # KServe hands over the raw body when the client did not say it sends JSON.
-        try:
-            payload = json.loads(payload)
-        except ValueError as exc:
-            raise InvalidInput(f"the body is not valid JSON ({exc})") from exc
-    if not isinstance(payload, dict) or "instances" not in payload:
-        raise InvalidInput('the body must be a JSON object with "instances": a list of texts')
-    instances = payload["instances"]
-    if not isinstance(instances, list) or not instances:
-        raise InvalidInput('"instances" must be a non-empty list of texts')
-    texts = []
-    for i, instance in enumerate(instances):
-        text = instance.get("text") if isinstance(instance, dict) else instance
-        if not isinstance(text, str):
-            raise InvalidInput(f'instance {i} must be a string or an object with a "text" string')
-        texts.append(text)
-    return Request(texts, _wants_probabilities(payload.get("parameters")))
-
-
-def parse_v2(payload: InferRequest) -> Request:
-    """Check a V2 request: one BYTES input holding a list of texts."""
-    if len(payload.inputs) != 1:
-        raise InvalidInput(
-            f"expected exactly one input (BYTES, the texts), got {len(payload.inputs)}"
-        )
-    (tensor,) = payload.inputs
-    if tensor.name != TEXT_INPUT:
-        raise InvalidInput(f'unknown input "{tensor.name}"; name the texts\' input "{TEXT_INPUT}"')
-    if tensor.datatype != "BYTES":
-        raise InvalidInput(
-            f'input "{tensor.name}" has datatype {tensor.datatype}; send the texts as BYTES'
-        )
-    data = tensor.data
-    if not isinstance(data, list) or not data or not all(isinstance(t, str) for t in data):
-        raise InvalidInput(f'input "{tensor.name}" must hold a non-empty list of strings')
-    if int(np.prod(tensor.shape)) != len(data):
-        raise InvalidInput(
-            f'input "{tensor.name}" has shape {tensor.shape} but {len(data)} texts; '
-            f"use shape [{len(data)}]"
-        )
-    return Request(data, _wants_probabilities(payload.parameters))
+    scores: np.ndarray
+    chosen: list[list[str]]
 
 
 def model_name_for(model_dir: Path) -> str:
@@ -159,13 +104,23 @@ def verify_model_dir(config: ServeConfig) -> dict[str, Any]:
     return manifest
 
 
-class TextClassifierModel(Model):
-    """A text classifier behind KServe's V1 and V2 endpoints."""
+class TextClassifierModel:
+    """A text classifier behind the V1 and V2 endpoints (components.serve.http).
 
-    def __init__(self, name: str, config: ServeConfig, metrics: ServerMetrics | None = None):
-        super().__init__(name)
+    Constructing it is cheap and leaves it not ready; `load()` reads the weights.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: ServeConfig,
+        metrics: ServerMetrics | None = None,
+        version: str = "",
+    ):
+        self.name = name
+        self.version = version
         self.config = config
-        self.version = ""
+        self.ready = False
         self.classifier: Classifier | None = None
         self.load_error: KfpNlpError | None = None
         self.metrics = metrics
@@ -216,110 +171,26 @@ class TextClassifierModel(Model):
         self.ready = False
         self.scheduler.drain()
 
-    def metadata_extras(self) -> dict[str, Any]:
-        """V2 metadata beyond KServe's schema: the version, and the labels in the column order
-        of the [n, labels] outputs."""
+    def metadata(self) -> dict[str, Any]:
+        """The V2 model metadata, with the labels in the column order of the [n, labels]
+        outputs; ModelNotReady until the weights are loaded (the outputs depend on them)."""
         outputs = self.get_output_types()
         for output in outputs:
             if output["name"] in ("probabilities", "label_indicators"):
                 output["parameters"] = {"labels": self.classifier.labels}
-        return {"versions": [self.version] if self.version else [], "outputs": outputs}
+        return {
+            "name": self.name,
+            "versions": [self.version] if self.version else [],
+            "platform": PLATFORMS[self.config.backend],
+            "inputs": [{"name": TEXT_INPUT, "datatype": "BYTES", "shape": [-1]}],
+            "outputs": outputs,
+        }
 
-    def _tokenize(self, texts: list[str]) -> Tokens:
-        return tokenize(self.classifier, texts)
-
-    def _score(self, tokens: Tokens) -> np.ndarray:
-        return score_tokens(
-            self.classifier, tokens, self.config.max_batch_size, self.config.precision
-        )
-
-    def _check_limits(self, request: Request) -> None:
-        if len(request.texts) > self.config.max_texts:
-            raise InvalidInput(
-                f"{len(request.texts)} texts in one request; send at most "
-                f"{self.config.max_texts} per request"
-            )
-        for i, text in enumerate(request.texts):
-            if len(text) > self.config.max_chars:
-                raise InvalidInput(
-                    f"text {i} has {len(text)} characters; the limit is {self.config.max_chars}"
-                )
-
-    async def predict(
-        self,
-        payload: dict | InferRequest,
-        headers: dict[str, str] | None = None,
-        response_headers: dict[str, str] | None = None,
-    ) -> dict | InferResponse:
-        """Score the texts of a V1 body or a V2 request and answer in the same protocol."""
-        if not self.ready:
-            raise ModelNotReady(self.name, "the model is loading or the server is stopping")
-        is_v2 = isinstance(payload, InferRequest)
-        request = parse_v2(payload) if is_v2 else parse_v1(payload)
-        self._check_limits(request)
-        scores = await self.scheduler.submit(request.texts, self.config.request_timeout_s)
-        if self.payload_log:
-            self.payload_log.record("v2" if is_v2 else "v1", request.texts, scores, self.classifier)
-        chosen = label_sets(self.classifier, scores)
-        if is_v2:
-            return self._v2_response(payload, request, scores, chosen)
-        return {"predictions": self._v1_predictions(request, scores, chosen)}
-
-    def _v1_predictions(
-        self, request: Request, scores: np.ndarray, chosen: list[list[str]]
-    ) -> list[dict[str, Any]]:
-        labels = self.classifier.labels
-        predictions = []
-        picked_rows = chosen_probabilities(self.classifier, scores, chosen)
-        for row, names, picked in zip(scores, chosen, picked_rows, strict=True):
-            if self.classifier.multi_label:
-                prediction = {"labels": names, "label_probabilities": picked}
-            else:
-                prediction = {"label": names[0], "probability": picked[0]}
-            if request.probabilities:
-                prediction["probabilities"] = dict(zip(labels, row.tolist(), strict=True))
-            predictions.append(prediction)
-        return predictions
-
-    def _v2_response(
-        self,
-        payload: InferRequest,
-        request: Request,
-        scores: np.ndarray,
-        chosen: list[list[str]],
-    ) -> InferResponse:
-        n = len(chosen)
-        picked = chosen_probabilities(self.classifier, scores, chosen)
-        if self.classifier.multi_label:
-            # A V2 tensor cannot be ragged: each row's label set travels as one JSON string,
-            # and as a fixed [n, labels] indicator matrix for clients that want a tensor.
-            indicators = label_matrix(chosen, self.classifier.labels)
-            outputs = [
-                InferOutput("labels", [n], "BYTES", [json.dumps(names) for names in chosen]),
-                InferOutput("label_probabilities", [n], "BYTES", [json.dumps(p) for p in picked]),
-                InferOutput(
-                    "label_indicators", list(scores.shape), "BOOL", indicators.ravel().tolist()
-                ),
-            ]
-        else:
-            outputs = [
-                InferOutput("label", [n], "BYTES", [names[0] for names in chosen]),
-                InferOutput("probability", [n], "FP32", [p[0] for p in picked]),
-            ]
-        if request.probabilities:
-            outputs.append(
-                InferOutput("probabilities", list(scores.shape), "FP32", scores.ravel().tolist())
-            )
-        return InferResponse(payload.id or str(uuid.uuid4()), self.name, outputs)
-
-    def get_input_types(self) -> list[dict]:
-        return [{"name": TEXT_INPUT, "datatype": "BYTES", "shape": [-1]}]
-
-    def get_output_types(self) -> list[dict]:
+    def get_output_types(self) -> list[dict[str, Any]]:
         """The V2 outputs, which depend on whether the model is multi-label: known (and
         answered) once its weights are loaded."""
         if self.classifier is None:
-            raise ModelNotReady(self.name, "the model is loading; its outputs are known then")
+            raise ModelNotReady(f"model {self.name} is loading; its outputs are known then")
         if self.classifier.multi_label:
             return [
                 {"name": "labels", "datatype": "BYTES", "shape": [-1]},
@@ -333,6 +204,108 @@ class TextClassifierModel(Model):
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, -1]},
         ]
 
+    def _tokenize(self, texts: list[str]) -> Tokens:
+        return tokenize(self.classifier, texts)
+
+    def _score(self, tokens: Tokens) -> np.ndarray:
+        return score_tokens(
+            self.classifier, tokens, self.config.max_batch_size, self.config.precision
+        )
+
+    async def scores(self, texts: list[str]) -> np.ndarray:
+        """The scores of `texts`, batched with other requests' (components.serve.scheduler)."""
+        return await self.scheduler.submit(texts, self.config.request_timeout_s)
+
+    def _check_limits(self, request: Request) -> None:
+        if len(request.texts) > self.config.max_texts:
+            raise InvalidInput(
+                f"{len(request.texts)} texts in one request; send at most "
+                f"{self.config.max_texts} per request"
+            )
+        for i, text in enumerate(request.texts):
+            if len(text) > self.config.max_chars:
+                raise InvalidInput(
+                    f"text {i} has {len(text)} characters; the limit is {self.config.max_chars}"
+                )
+
+    async def _classify(self, request: Request, protocol: str) -> Scored:
+        if not self.ready:
+            raise ModelNotReady(
+                f"model {self.name} is not ready: it is loading or the server is stopping"
+            )
+        self._check_limits(request)
+        scores = await self.scores(request.texts)
+        if self.payload_log:
+            self.payload_log.record(protocol, request.texts, scores, self.classifier)
+        return Scored(scores, label_sets(self.classifier, scores))
+
+    async def predict_v1(self, body: bytes) -> dict[str, Any]:
+        """The V1 answer to a V1 body."""
+        request = parse_v1(body)
+        scored = await self._classify(request, "v1")
+        return {"predictions": self._v1_predictions(request, scored)}
+
+    async def predict_v2(
+        self, body: bytes, header_length: str | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The V2 answer (body and headers) to a V2 body, JSON or with binary tensor data."""
+        request = parse_v2(body, header_length)
+        if request.outputs is not None:
+            # Checked before scoring: an unknown name is the client's mistake, not worth a batch.
+            known = [o["name"] for o in self.get_output_types()]
+            unknown = [name for name in request.outputs if name not in known]
+            if unknown:
+                raise InvalidInput(
+                    f'unknown output "{unknown[0]}"; this model\'s outputs are {", ".join(known)}'
+                )
+        scored = await self._classify(request, "v2")
+        outputs = self._v2_outputs(request, scored)
+        if request.outputs is None:
+            binary = {o.name for o in outputs} if request.binary_outputs else set()
+        else:
+            outputs = [o for o in outputs if o.name in request.outputs]
+            binary = {name for name, wanted in request.outputs.items() if wanted}
+        return v2_body(self.name, self.version, request.id or str(uuid.uuid4()), outputs, binary)
+
+    def _v1_predictions(self, request: Request, scored: Scored) -> list[dict[str, Any]]:
+        labels = self.classifier.labels
+        predictions = []
+        picked_rows = chosen_probabilities(self.classifier, scored.scores, scored.chosen)
+        for row, names, picked in zip(scored.scores, scored.chosen, picked_rows, strict=True):
+            if self.classifier.multi_label:
+                prediction = {"labels": names, "label_probabilities": picked}
+            else:
+                prediction = {"label": names[0], "probability": picked[0]}
+            if request.probabilities:
+                prediction["probabilities"] = dict(zip(labels, row.tolist(), strict=True))
+            predictions.append(prediction)
+        return predictions
+
+    def _v2_outputs(self, request: Request, scored: Scored) -> list[Tensor]:
+        scores, chosen = scored.scores, scored.chosen
+        n = len(chosen)
+        picked = chosen_probabilities(self.classifier, scores, chosen)
+        if self.classifier.multi_label:
+            # A V2 tensor cannot be ragged: each row's label set travels as one JSON string,
+            # and as a fixed [n, labels] indicator matrix for clients that want a tensor.
+            indicators = label_matrix(chosen, self.classifier.labels)
+            outputs = [
+                Tensor("labels", "BYTES", [n], [json.dumps(names) for names in chosen]),
+                Tensor("label_probabilities", "BYTES", [n], [json.dumps(p) for p in picked]),
+                Tensor("label_indicators", "BOOL", list(scores.shape), indicators.ravel().tolist()),
+            ]
+        else:
+            outputs = [
+                Tensor("label", "BYTES", [n], [names[0] for names in chosen]),
+                Tensor("probability", "FP32", [n], [p[0] for p in picked]),
+            ]
+        wanted = request.outputs is not None and "probabilities" in request.outputs
+        if request.probabilities or wanted:
+            outputs.append(
+                Tensor("probabilities", "FP32", list(scores.shape), scores.ravel().tolist())
+            )
+        return outputs
+
 
 def serve(config: ServeConfig) -> None:
     """Check the model, bind the port, load the weights in the background, serve until stopped.
@@ -345,8 +318,7 @@ def serve(config: ServeConfig) -> None:
     name = config.model_name or registered_name
     sock = listen(config.host, config.port)
     metrics = ServerMetrics(name, version, config.backend)
-    model = TextClassifierModel(name, config, metrics)
-    model.version = version
+    model = TextClassifierModel(name, config, metrics, version)
     model.payload_log = payload_logger(config, name, version, metrics)
     threading.Thread(target=_load, args=(model,), daemon=True).start()
     host, port = sock.getsockname()[:2]

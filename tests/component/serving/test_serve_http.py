@@ -1,8 +1,9 @@
 """The model server as a user meets it: a real process on loopback, real HTTP requests.
 
-`python -m components.serve` runs KServe's REST app (uvicorn) with our model, on a version folder
-of a real local registry; requests go over TCP through `requests`, `curl` and raw sockets.
-Nothing is patched. Answers are compared with plain `transformers` inference on the same model.
+`python -m components.serve` runs the server's FastAPI app under uvicorn with our model, on a
+version folder of a real local registry; requests go over TCP through `requests`, `curl` and raw
+sockets. Nothing is patched. Answers are compared with plain `transformers` inference on the
+same model.
 """
 
 import concurrent.futures
@@ -114,6 +115,14 @@ def test_probabilities_only_when_asked(server):
         {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["hi"]}]}
     )
     assert [o["name"] for o in v2.json()["outputs"]] == ["label", "probability"]
+
+
+def test_the_v2_answer_names_the_registered_version(server, registered):
+    body = {"id": "ticket-17", "inputs": [{**V2_TEXT, "data": ["STOP"]}]}
+    answer = server.v2(body).json()
+    assert (answer["model_name"], answer["model_version"]) == ("intents", registered[1])
+    assert answer["id"] == "ticket-17"
+    assert answer["outputs"][0]["data"] == ["unsubscribe"]
 
 
 def test_health_and_metadata(server, registered, small_model):

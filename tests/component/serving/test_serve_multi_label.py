@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 import tritonclient.http as triton
-from kserve.errors import ModelNotReady
 
 from components.batch_predict.config import BatchPredictConfig
 from components.batch_predict.predict import batch_predict
@@ -36,6 +35,7 @@ from components.common.inference import (
 from components.common.splits import read_split
 from components.common.tables import write_table
 from components.serve.config import ExportConfig, ServeConfig
+from components.serve.errors import ModelNotReady
 from components.serve.onnx_export import export_onnx
 from components.serve.release import choose_backend
 from components.serve.server import TextClassifierModel
