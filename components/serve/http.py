@@ -32,7 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
 from components import __version__
-from components.common.errors import KfpNlpError
+from components.common.errors import KfpNlpError, OneLineError
 from components.serve.errors import ModelNotFound, ModelNotReady, RequestRefused
 from components.serve.metrics import ServerMetrics
 from components.serve.protocol import BINARY_EXTENSION, HEADER_LENGTH
@@ -56,7 +56,7 @@ class ServedModel(Protocol):
     name: str
     version: str
     ready: bool
-    load_error: KfpNlpError | None
+    load_error: OneLineError | None
 
     @property
     def idle(self) -> bool: ...

@@ -43,7 +43,7 @@ import numpy as np
 
 from components.common.artifacts import content_sha256, verify_manifest
 from components.common.config import add_arguments, argument_parser, from_arguments
-from components.common.errors import KfpNlpError
+from components.common.errors import KfpNlpError, OneLineError
 from components.common.inference import (
     Classifier,
     Tokens,
@@ -122,7 +122,7 @@ class TextClassifierModel:
         self.config = config
         self.ready = False
         self.classifier: Classifier | None = None
-        self.load_error: KfpNlpError | None = None
+        self.load_error: OneLineError | None = None
         self.metrics = metrics
         self.payload_log: PayloadLogger | None = None
         self._load_lock = threading.Lock()
@@ -357,7 +357,7 @@ def payload_logger(
 def _load(model: TextClassifierModel) -> None:
     try:
         model.load()
-    except KfpNlpError as exc:
+    except OneLineError as exc:  # bad model (exit 2) or an S3 that kept failing (exit 3)
         model.load_error = exc
     except Exception as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
