@@ -1,5 +1,5 @@
 """Shared fixtures: a real S3 HTTP endpoint on loopback, a fault-injecting one in front of it,
-sample data.
+sample data, and the precision the trained-model fixtures train at.
 
 S3 is moto's ThreadedMotoServer: a real HTTP server speaking the S3 API, reached through boto3
 exactly as a cluster reaches S3 or MinIO (AWS_ENDPOINT_URL). Nothing in boto3 is patched.
@@ -25,6 +25,28 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.pop("AWS_PROFILE", None)
+
+# `auto` trains in bf16 on a CPU with native bf16 (AMX, AVX-512 BF16) and in fp32 elsewhere, so a
+# test that depends on what training produced can pass on one CPU and fail on another. Setting
+# KFP_NLP_TEST_PRECISION=fp32 on a bf16 machine shows what the other CPUs train.
+PRECISION_ENV = "KFP_NLP_TEST_PRECISION"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from components.finetune.config import PRECISIONS
+
+    chosen = os.environ.get(PRECISION_ENV, "auto")
+    if chosen not in PRECISIONS:
+        raise pytest.UsageError(
+            f"{PRECISION_ENV} must be one of {', '.join(PRECISIONS)}, got {chosen!r}"
+        )
+
+
+@pytest.fixture(scope="session")
+def training_precision() -> str:
+    """The precision the session's trained-model fixtures fine-tune at (KFP_NLP_TEST_PRECISION,
+    default `auto`)."""
+    return os.environ.get(PRECISION_ENV, "auto")
 
 
 @pytest.fixture(scope="session")
