@@ -35,8 +35,6 @@ from components.registry.component import resolve_model
 from components.snapshot.component import snapshot_source
 from pipelines.cli import COMPILED_DIR
 
-pytestmark = pytest.mark.pipeline
-
 CACHED_STEPS = ("prepare-dataset", "finetune-classifier", "evaluate-classifier")
 # Components (by the function their container runs) whose outputs the replay computes for real.
 REAL_STEPS: dict[str, Callable[..., Any]] = {

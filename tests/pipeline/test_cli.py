@@ -17,7 +17,6 @@ from components.common.image import IMAGE
 from pipelines.cli import StepFailed, main, print_summary, run_pipeline
 from pipelines.kfp_remote import load_package
 
-pytestmark = pytest.mark.pipeline
 SERVING_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ml/kfp-nlp:2.0.1"
 
 

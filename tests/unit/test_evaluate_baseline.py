@@ -16,8 +16,6 @@ from components.evaluate.evaluation import Examples, assemble, scalar_metrics, s
 from components.evaluate.report import render_report
 from components.sample_data import write_sample
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture(scope="module")
 def replies(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -12,8 +12,6 @@ from components.common.image import IMAGE
 from components.evaluate.component import evaluate_classifier
 from components.evaluate.config import EvaluateConfig
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> dict:

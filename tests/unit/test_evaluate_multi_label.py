@@ -30,8 +30,6 @@ from components.evaluate.gate import decide
 from components.evaluate.metrics import bootstrap_interval, multi_label_report
 from components.evaluate.report import render_report
 
-pytestmark = pytest.mark.unit
-
 LABELS = ["complaint", "discount_question", "order_status", "refund"]
 
 

@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pyarrow as pa
-import pytest
 from kfp.dsl import ClassificationMetrics
 
 from components.evaluate.config import EvaluateConfig
@@ -20,8 +19,6 @@ from components.evaluate.evaluation import (
 )
 from components.evaluate.kfp_io import _log_classification_metrics
 from components.evaluate.report import render_report
-
-pytestmark = pytest.mark.unit
 
 HOSTILE_TEXT = "<script>alert('owned')</script> where is my order?"
 HOSTILE_LABEL = '<img src=x onerror="alert(1)">'

@@ -13,8 +13,6 @@ from components.finetune.config import FinetuneConfig
 from components.finetune.data import epoch_batches
 from components.finetune.kfp_io import metric_name
 
-pytestmark = pytest.mark.unit
-
 
 def test_kfp_signature_mirrors_the_config():
     parameters = inspect.signature(finetune_classifier.python_func).parameters

@@ -16,8 +16,6 @@ from components.prepare.config import PrepareConfig
 from components.prepare.prepare import PrepareOutputs, prepare_dataset
 from components.sample_data import write_sample
 
-pytestmark = pytest.mark.unit
-
 SAMPLE = {"text_columns": ["reply_text"], "label_column": "intent"}
 
 

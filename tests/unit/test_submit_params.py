@@ -8,8 +8,6 @@ import pytest
 from components.common.errors import KfpNlpError
 from pipelines.kfp_remote import PipelinePackage, typed_parameters
 
-pytestmark = pytest.mark.unit
-
 PACKAGE = PipelinePackage(
     path=Path("p.yaml"),
     name="p",

@@ -24,7 +24,6 @@ from components.deploy import rollout
 from components.deploy.config import DeployConfig
 from components.deploy.rollout import deploy
 
-pytestmark = pytest.mark.component
 PATH = re.compile(
     r"^/apis/serving\.kserve\.io/v1beta1/namespaces/(?P<ns>[^/]+)/inferenceservices(/(?P<name>[^/?]+))?"
 )

@@ -19,8 +19,6 @@ from components.common.errors import KfpNlpError
 from pipelines import schedule
 from pipelines.kfp_remote import load_package
 
-pytestmark = pytest.mark.pipeline
-
 REPO = Path(__file__).resolve().parents[3]
 
 
