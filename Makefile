@@ -28,7 +28,7 @@ test: $(STAMP) $(TOOLS_STAMP)
 	$(MAKE) lint
 	$(PY) -m pytest -q
 
-# The unit tier alone (plain functions on small data, no training): a check in about a minute.
+# The unit tier alone (plain functions on small data, no training): a quick check while editing.
 test-fast: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
