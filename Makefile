@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # kubectl (kustomize) and checkov for the manifest tests, pinned apart from the project's lock.
 TOOLS_STAMP := .venv-tools/.installed
 
-.PHONY: demo test lint compile bench tools image clean
+.PHONY: demo test test-fast lint compile bench tools image clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: $(STAMP)
 test: $(STAMP) $(TOOLS_STAMP)
 	$(MAKE) lint
 	$(PY) -m pytest -q
+
+# The unit tier alone (plain functions on small data, no training): a quick check while editing.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q tests/unit
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

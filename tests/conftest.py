@@ -1,5 +1,6 @@
 """Shared fixtures: a real S3 HTTP endpoint on loopback, a fault-injecting one in front of it,
-sample data.
+sample data, and the precision the trained-model fixtures train at. Every test gets the marker of
+its tier, the folder under tests/ it lives in.
 
 S3 is moto's ThreadedMotoServer: a real HTTP server speaking the S3 API, reached through boto3
 exactly as a cluster reaches S3 or MinIO (AWS_ENDPOINT_URL). Nothing in boto3 is patched.
@@ -25,6 +26,52 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.pop("AWS_PROFILE", None)
+
+# `auto` trains in bf16 on a CPU with native bf16 (AMX, AVX-512 BF16) and in fp32 elsewhere, so a
+# test that depends on what training produced can pass on one CPU and fail on another. Setting
+# KFP_NLP_TEST_PRECISION=fp32 on a bf16 machine shows what the other CPUs train.
+PRECISION_ENV = "KFP_NLP_TEST_PRECISION"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from components.finetune.config import PRECISIONS
+
+    chosen = os.environ.get(PRECISION_ENV, "auto")
+    if chosen not in PRECISIONS:
+        raise pytest.UsageError(
+            f"{PRECISION_ENV} must be one of {', '.join(PRECISIONS)}, got {chosen!r}"
+        )
+
+
+TESTS = Path(__file__).parent
+# The folders under tests/, each one tier with a marker of the same name (pyproject.toml).
+TIERS = ("unit", "component", "pipeline", "reliability", "container", "docs")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's tier, before `-m` selects; a test file outside the tier
+    folders stops the run."""
+    outside = set()
+    for item in items:
+        path = Path(item.path)
+        tier = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else None
+        if tier in TIERS:
+            item.add_marker(tier)
+        else:
+            outside.add(str(path))
+    if outside:
+        raise pytest.UsageError(
+            f"test files outside the tier folders tests/{{{','.join(TIERS)}}}: "
+            f"{', '.join(sorted(outside))}; move each into the folder of its tier"
+        )
+
+
+@pytest.fixture(scope="session")
+def training_precision() -> str:
+    """The precision the session's trained-model fixtures fine-tune at (KFP_NLP_TEST_PRECISION,
+    default `auto`)."""
+    return os.environ.get(PRECISION_ENV, "auto")
 
 
 @pytest.fixture(scope="session")

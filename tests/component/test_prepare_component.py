@@ -16,8 +16,6 @@ from components.prepare.component import prepare_dataset
 from components.prepare.config import PrepareConfig
 from components.sample_data import write_sample
 
-pytestmark = pytest.mark.component
-
 
 @pytest.fixture
 def local_runner(tmp_path: Path) -> Path:

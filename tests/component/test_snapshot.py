@@ -4,12 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from components.common.uri import s3_client
 from components.snapshot.snapshot import snapshot, snapshot_fingerprint
-
-pytestmark = pytest.mark.component
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from in_image import REPO, UID
 
-pytestmark = [pytest.mark.container, pytest.mark.timeout(2400)]
+pytestmark = pytest.mark.timeout(2400)
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 PUBLIC_CAS = Path("/usr/share/ca-certificates")

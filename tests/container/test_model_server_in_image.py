@@ -24,7 +24,7 @@ from in_image import REPO, RESTRICTED
 
 from components.sample_data import LABELS
 
-pytestmark = [pytest.mark.container, pytest.mark.timeout(2400)]
+pytestmark = pytest.mark.timeout(2400)
 
 MANIFEST = REPO / "manifests" / "base" / "inferenceservice.yaml"
 TEXTS = [

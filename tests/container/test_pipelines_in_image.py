@@ -26,7 +26,7 @@ from components.registry.registry import current_version, version_uri
 from components.sample_data import LABELS, write_sample
 from pipelines.scoring import batch_scoring
 
-pytestmark = [pytest.mark.container, pytest.mark.timeout(2400)]
+pytestmark = pytest.mark.timeout(2400)
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from in_image import REPO
 
-pytestmark = pytest.mark.container
-
 ONE_LINE = (
     "container tier not run: no Docker daemon answers and podman is not installed; get an engine "
     "with `apt-get install podman runc debootstrap` (Debian, as root) or start a Docker daemon, "

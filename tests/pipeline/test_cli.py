@@ -21,7 +21,6 @@ from pipelines.kfp_remote import load_package
 from pipelines.local_run import StepFailed, run_pipeline
 from pipelines.run_summary import print_summary
 
-pytestmark = pytest.mark.pipeline
 SERVING_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ml/kfp-nlp:2.0.1"
 
 

@@ -16,8 +16,6 @@ from kfp import components
 from pipelines.cli import COMPILED_DIR, compile_all, is_pinned
 from pipelines.cluster import ClusterSettings
 
-pytestmark = pytest.mark.pipeline
-
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:

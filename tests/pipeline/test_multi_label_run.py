@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import requests
 import yaml
 
@@ -29,8 +28,6 @@ from components.registry.registry import version_uri
 from components.sample_data import generate
 from components.serve.config import ServeConfig
 from tests.component.serving.conftest import RunningServer
-
-pytestmark = pytest.mark.pipeline
 
 
 def multi_label_table(path: Path) -> Path:

@@ -6,13 +6,10 @@ runs it in a pod (tests/kfp_launcher.py says what that leaves out).
 
 from pathlib import Path
 
-import pytest
 import yaml
 from kfp_launcher import command, start
 
 from pipelines.cli import COMPILED_DIR
-
-pytestmark = pytest.mark.pipeline
 
 
 def test_a_bad_column_name_ends_the_step_with_one_line_and_exit_2(tmp_path: Path):

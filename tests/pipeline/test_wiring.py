@@ -15,7 +15,6 @@ from pipelines.monitoring import text_classifier_monitoring
 from pipelines.scoring import batch_scoring
 from pipelines.training import make_training_pipeline, text_classifier_training
 
-pytestmark = pytest.mark.pipeline
 SHIPPED = [text_classifier_training, text_classifier_monitoring, batch_scoring]
 
 

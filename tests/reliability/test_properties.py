@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from components.common.errors import KfpNlpError
@@ -79,8 +79,9 @@ def test_split_has_no_leaks_and_ignores_row_order(rows, seed, tmp_path_factory) 
     shuffled = rows[:]
     random.Random(seed).shuffle(shuffled)
     assert split_of_each_text(shuffled, folder / "b") == first
-    if isinstance(first, str):
-        return
+    # A refusal (too few texts of a label to stratify) has no split to check for leaks: such an
+    # example is not counted, so every counted one checks the split itself.
+    assume(not isinstance(first, str))
     keys = {name: set() for name in SPLITS}
     for text, name in first.items():
         keys[name].add(_leak_key(pa.array([text])).to_pylist()[0])

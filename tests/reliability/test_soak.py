@@ -61,11 +61,19 @@ def _attempt(step, tally: Counter) -> bool:
 
 
 def run_rounds(rounds, flaky_s3, bucket, endpoint, small_csv, model, monkeypatch, capsys):
+    """Run `rounds` rounds of the three steps under random faults; return the tally.
+
+    A completed step must have published exactly the fault-free result; a failed one may have
+    published it (the answer was lost after the write) or nothing readable. Every comparison
+    made and every injected fault is counted in the tally.
+    """
     monkeypatch.setenv(s3.MULTIPART_MB_ENV, "5")
     uri.s3_client().upload_file(str(small_csv), bucket, "raw.csv")
     source = f"s3://{bucket}/raw.csv"
     run_cli(prepare_cli, ["--source", source, "--output-dir", f"s3://{bucket}/clean", *COLUMNS])
     expected = _read_set(f"s3://{bucket}/clean")
+    assert expected is not None, "the fault-free prepare published nothing"
+    weights = (model / "model.safetensors").read_bytes()
     root = f"s3://{bucket}/registry"
     proxy = flaky_s3()
     tally: Counter[str] = Counter()
@@ -75,31 +83,38 @@ def run_rounds(rounds, flaky_s3, bucket, endpoint, small_csv, model, monkeypatch
         proxy.random_faults(FAULT_RATE, seed=round_, kinds=FAULTS)
         prefix = f"s3://{bucket}/prepared-{round_}"
         argv = ["--source", source, "--output-dir", prefix, *COLUMNS]
-        _attempt(lambda argv=argv: run_cli(prepare_cli, argv), tally)
+        prepared = _attempt(lambda argv=argv: run_cli(prepare_cli, argv), tally)
         name = f"soak-{round_}"
-        _attempt(lambda name=name: registry.register_version(root, name, model), tally)
+        registered = _attempt(lambda name=name: registry.register_version(root, name, model), tally)
         store = CheckpointStore(f"s3://{bucket}/ckpt-{round_}")
         state = {"w": torch.arange(float(round_ + 1))}
         step = {"step": round_ + 1}
-        _attempt(lambda s=store, w=state, m=step: s.save(w, m), tally)
+        saved = _attempt(lambda s=store, w=state, m=step: s.save(w, m), tally)
 
         proxy.random_faults(0.0, seed=0)  # checks read without faults
         written = _read_set(prefix)
-        assert written is None or written == expected, "a published set differs"
-        for version in registry.list_versions(root, name):
+        assert written is not None or not prepared, "prepare completed but published nothing"
+        if written is not None:
+            assert written == expected, "a published set differs"
+            tally["compared sets"] += 1
+        versions = registry.list_versions(root, name)
+        assert versions or not registered, "register_version completed but no version is listed"
+        for version in versions:
             with local_model_dir(registry.version_uri(root, name, version)) as folder:
-                assert (folder / "model.safetensors").read_bytes() == (
-                    model / "model.safetensors"
-                ).read_bytes()
+                assert (folder / "model.safetensors").read_bytes() == weights
+            tally["compared versions"] += 1
         marker = store.latest_marker()
+        assert marker is not None or not saved, "the checkpoint save completed but none is there"
         if marker is not None:
+            assert marker["step"] == step["step"]
             assert torch.equal(store.load(marker)["w"], state["w"])
+            tally["compared checkpoints"] += 1
         tally["rounds"] += 1
     tally.update({f"injected {k}": v for k, v in proxy.injected.items()})
+    tally["injected"] = sum(proxy.injected.values())
     tally["requests"] = proxy.requests
     with capsys.disabled():
         print(f"\nS3 fault battery: {dict(sorted(tally.items()))}, data lost: 0")
-    assert sum(proxy.injected.values()) > 0
     return tally
 
 
@@ -108,7 +123,13 @@ def test_one_round_of_random_faults(
     flaky_s3, s3_bucket, s3_endpoint, small_csv, make_model_folder, tmp_path, monkeypatch, capsys
 ):
     model = make_model_folder(tmp_path / "model")
-    run_rounds(1, flaky_s3, s3_bucket, s3_endpoint, small_csv, model, monkeypatch, capsys)
+    tally = run_rounds(1, flaky_s3, s3_bucket, s3_endpoint, small_csv, model, monkeypatch, capsys)
+    assert tally["rounds"] == 1
+    assert tally["completed steps"] + tally["failed steps"] == 3
+    # The round met faults, and what its steps published was compared with the fault-free result.
+    assert tally["injected"] > 0
+    compared = tally["compared sets"] + tally["compared versions"] + tally["compared checkpoints"]
+    assert compared >= max(tally["completed steps"], 1)
 
 
 @pytest.mark.soak
@@ -121,3 +142,4 @@ def test_soak(
         rounds, flaky_s3, s3_bucket, s3_endpoint, small_csv, model, monkeypatch, capsys
     )
     assert tally["rounds"] == rounds
+    assert tally["injected"] > 0

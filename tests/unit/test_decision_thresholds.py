@@ -7,8 +7,6 @@ from sklearn.metrics import f1_score
 from components.common.inference import DEFAULT_THRESHOLD
 from components.finetune.calibration import THRESHOLD_GRID, tune_thresholds
 
-pytestmark = pytest.mark.unit
-
 
 def test_each_label_gets_the_grid_threshold_with_its_best_f1():
     rng = np.random.default_rng(0)

@@ -18,7 +18,6 @@ from components.common.errors import KfpNlpError
 from components.deploy.config import DeployConfig
 from components.deploy.render import render, to_manifest
 
-pytestmark = pytest.mark.unit
 CRD = Path(__file__).resolve().parents[1] / "data" / "kserve-inferenceservices-crd.yaml"
 
 

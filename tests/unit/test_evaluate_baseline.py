@@ -18,8 +18,6 @@ from components.evaluate.outputs import scalar_metrics, summary
 from components.evaluate.report import render_report
 from components.sample_data import write_sample
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture(scope="module")
 def replies(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -9,8 +9,6 @@ from kfp import compiler
 from components.common.image import IMAGE
 from components.evaluate.component import evaluate_classifier
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> dict:

@@ -8,8 +8,6 @@ from components.common.errors import KfpNlpError
 from components.evaluate.config import EvaluateConfig, parse_thresholds
 from components.evaluate.gate import decide
 
-pytestmark = pytest.mark.unit
-
 N, K = 1000, 5
 LABELS = [f"intent_{i}" for i in range(K)]
 

@@ -15,8 +15,6 @@ from components.evaluate.metrics import (
     metric_from_confusion,
 )
 
-pytestmark = pytest.mark.unit
-
 
 def _predictions(n: int, k: int, seed: int, skill: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     """Labels and softmax probabilities of a noisy classifier that leans towards the truth."""

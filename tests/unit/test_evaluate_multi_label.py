@@ -26,8 +26,6 @@ from components.evaluate.outputs import predictions_table, scalar_metrics, summa
 from components.evaluate.report import render_report
 from components.evaluate.scoring import multi_hot
 
-pytestmark = pytest.mark.unit
-
 LABELS = ["complaint", "discount_question", "order_status", "refund"]
 
 

@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pyarrow as pa
-import pytest
 from kfp.dsl import ClassificationMetrics
 from markupsafe import escape
 
@@ -17,8 +16,6 @@ from components.evaluate.kfp_io import _log_classification_metrics
 from components.evaluate.outputs import predictions_table, scalar_metrics, summary
 from components.evaluate.report import render_report
 from components.evaluate.slices import MAX_SLICE_VALUES
-
-pytestmark = pytest.mark.unit
 
 HOSTILE_TEXT = "<script>alert('owned')</script> where is my order?"
 HOSTILE_LABEL = '<img src=x onerror="alert(1)">'

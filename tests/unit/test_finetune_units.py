@@ -12,8 +12,6 @@ from components.finetune.config import FinetuneConfig
 from components.finetune.data import epoch_batches
 from components.finetune.kfp_io import metric_name
 
-pytestmark = pytest.mark.unit
-
 
 def test_component_docstring_documents_every_input_and_output():
     doc = finetune_classifier.python_func.__doc__

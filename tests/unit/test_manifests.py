@@ -24,8 +24,6 @@ import yaml
 
 from components.common.image import DEFAULT_IMAGE
 
-pytestmark = pytest.mark.unit
-
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / ".venv-tools" / "bin"
 CRD = REPO / "tests" / "data" / "kserve-inferenceservices-crd.yaml"

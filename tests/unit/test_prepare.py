@@ -17,8 +17,6 @@ from components.prepare.prepare import prepare_dataset
 from components.prepare.result import PrepareOutputs
 from components.sample_data import write_sample
 
-pytestmark = pytest.mark.unit
-
 SAMPLE = {"text_columns": ["reply_text"], "label_column": "intent"}
 
 

@@ -16,8 +16,6 @@ from components.common.errors import run_cli
 from components.common.uri import list_files
 from components.prepare.__main__ import main
 
-pytestmark = pytest.mark.unit
-
 
 def fail(argv: list[str], capsys: pytest.CaptureFixture, code: int = 2) -> str:
     """Run the CLI expecting failure with exit status `code`; return its single error line."""

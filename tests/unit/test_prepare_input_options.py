@@ -8,8 +8,6 @@ import pytest
 from components.common.errors import run_cli
 from components.prepare.__main__ import main
 
-pytestmark = pytest.mark.unit
-
 
 def export(path: Path, separator: str = ";", bom: bool = True) -> Path:
     """A spreadsheet export: a byte order mark, `separator`-separated, a channel column."""

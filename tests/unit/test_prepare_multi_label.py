@@ -17,8 +17,6 @@ from components.common.splits import read_split
 from components.prepare.__main__ import main
 from tests.unit.test_prepare_errors import run_bad
 
-pytestmark = pytest.mark.unit
-
 SPLIT_FILES = ("train", "validation", "test")
 
 

@@ -11,8 +11,7 @@ from benchmarks.realistic_data import FORTUNES_DIR, TOPICS, realistic_table
 from components.common.errors import KfpNlpError
 
 pytestmark = [
-    pytest.mark.unit,
-    pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian)"),
+    pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian)")
 ]
 
 LONG = "word " * 70

@@ -17,8 +17,6 @@ from components.serve.config import ExportConfig
 from components.serve.release import choose_backend
 from components.serve.scheduler import BatchScheduler, Overloaded
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.mark.parametrize(
     ("component", "config", "required"),

@@ -25,7 +25,6 @@ from components.monitor.config import MonitorConfig
 from components.prepare.component import prepare_dataset
 from components.prepare.config import PrepareConfig
 
-pytestmark = pytest.mark.unit
 PARAMETER_TYPES = ("String", "Integer", "Float", "Boolean", "List", "Struct")
 
 # component, its config, the step's own inputs, the settings whose step meaning it describes

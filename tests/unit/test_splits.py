@@ -10,8 +10,6 @@ from components.common.errors import KfpNlpError
 from components.common.splits import read_split
 from components.common.tables import write_parquet
 
-pytestmark = pytest.mark.unit
-
 
 def _parquet(path: Path, columns: dict, facts: dict | None = None) -> Path:
     write_parquet(pa.table(columns), path, encode_dataset_metadata(facts) if facts else None)

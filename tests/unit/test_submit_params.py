@@ -12,8 +12,6 @@ from components.common.image import IMAGE
 from pipelines.kfp_remote import load_package
 from pipelines.params import declared_parameters, describe_parameters, typed_parameters
 
-pytestmark = pytest.mark.unit
-
 DECLARED = {
     "text": {"parameterType": "STRING"},
     "epochs": {"parameterType": "NUMBER_INTEGER", "defaultValue": 3.0, "isOptional": True},

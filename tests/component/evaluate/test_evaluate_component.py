@@ -22,8 +22,6 @@ from components.evaluate.config import EvaluateConfig
 from components.evaluate.evaluation import evaluate
 from components.evaluate.kfp_io import run_component
 
-pytestmark = pytest.mark.component
-
 REPO = Path(__file__).resolve().parents[3]
 INTENT_LABELS = [
     "complaint",

@@ -14,8 +14,6 @@ from components.common.inference import label_sets, load_classifier, predict_pro
 from components.common.splits import read_split
 from components.evaluate.__main__ import main
 
-pytestmark = pytest.mark.component
-
 
 def test_a_multi_label_model_is_evaluated_on_its_label_sets(
     small_multi_label_model: SmallClassifier, tmp_path: Path

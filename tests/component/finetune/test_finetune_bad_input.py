@@ -12,8 +12,6 @@ from conftest import reply_rows, write_dataset
 from components.common.errors import run_cli
 from components.finetune.__main__ import main
 
-pytestmark = pytest.mark.component
-
 REPO = Path(__file__).resolve().parents[3]
 
 

@@ -6,13 +6,10 @@ launcher runs it in a pod (tests/kfp_launcher.py says what that leaves out).
 
 from pathlib import Path
 
-import pytest
 import yaml
 from kfp_launcher import command, start
 
 from pipelines.cli import COMPILED_DIR
-
-pytestmark = pytest.mark.component
 
 
 def _step(splits, outputs: Path, settings: dict):

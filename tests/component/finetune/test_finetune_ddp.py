@@ -13,8 +13,6 @@ from components.finetune.checkpoint import CheckpointStore
 from components.finetune.config import FinetuneConfig
 from components.finetune.finetune import finetune
 
-pytestmark = pytest.mark.component
-
 REPO = Path(__file__).resolve().parents[3]
 
 

@@ -4,15 +4,12 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-import pytest
 from conftest import LABELS
 from kfp import dsl, local
 from kfp.dsl import HTML, Dataset, Metrics, Model
 
 from components.common.artifacts import verify_manifest
 from components.finetune.component import finetune_classifier
-
-pytestmark = pytest.mark.component
 
 
 def test_finetune_classifier_in_kfp_local(splits, tmp_path):

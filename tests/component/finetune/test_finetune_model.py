@@ -17,8 +17,6 @@ from components.finetune.config import FinetuneConfig
 from components.finetune.finetune import finetune
 from components.finetune.report import training_report_html
 
-pytestmark = pytest.mark.component
-
 
 def test_model_artifact_is_self_contained(reference_run, splits):
     result, model_dir = reference_run

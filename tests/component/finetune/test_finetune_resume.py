@@ -10,12 +10,9 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 from conftest import REFERENCE_SETTINGS, plain_predictions
 
 from components.finetune.checkpoint import CheckpointStore
-
-pytestmark = pytest.mark.component
 
 REPO = Path(__file__).resolve().parents[3]
 

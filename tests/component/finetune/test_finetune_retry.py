@@ -13,10 +13,7 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 from kfp_launcher import command, start
-
-pytestmark = pytest.mark.component
 
 # Eight optimizer steps, a checkpoint every two: small, and still killed mid-run.
 SETTINGS = {

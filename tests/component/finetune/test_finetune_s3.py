@@ -2,14 +2,10 @@
 
 import json
 
-import pytest
-
 from components.common.artifacts import MANIFEST_NAME
 from components.common.uri import list_files, s3_client, upload_dir
 from components.finetune.config import FinetuneConfig
 from components.finetune.finetune import finetune
-
-pytestmark = pytest.mark.component
 
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 

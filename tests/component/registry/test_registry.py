@@ -11,8 +11,6 @@ from components.common.errors import KfpNlpError
 from components.registry import registry
 from components.registry.__main__ import main as registry_cli
 
-pytestmark = pytest.mark.component
-
 
 def test_register_copies_the_model_and_is_idempotent(registry_root: str, model_dir: Path) -> None:
     version = registry.register_version(registry_root, "intents", model_dir, {"f1": 0.91})

@@ -14,8 +14,6 @@ from components.registry import registry
 from components.registry.component import promote_champion, register_model, resolve_model
 from components.registry.config import RegistryConfig
 
-pytestmark = pytest.mark.component
-
 
 @dsl.pipeline
 def register_and_promote(model_uri: str, registry_root: str, model_name: str) -> str:

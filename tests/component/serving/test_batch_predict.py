@@ -26,7 +26,6 @@ from components.common.tables import write_table
 from components.common.uri import s3_client
 from components.sample_data import generate
 
-pytestmark = pytest.mark.component
 REPO = Path(__file__).resolve().parents[3]
 
 

@@ -14,8 +14,6 @@ from components.deploy.config import DeployConfig
 from components.deploy.rollout import deploy
 from tests.k8s_standin import StandInApi
 
-pytestmark = pytest.mark.component
-
 
 def model_uri_of(spec: dict) -> str:
     env = spec["predictor"]["containers"][0]["env"]

@@ -12,7 +12,6 @@ from kfp import dsl, local
 from components.common.artifacts import verify_manifest
 from components.serve.component import export_onnx
 
-pytestmark = pytest.mark.component
 REPO = Path(__file__).resolve().parents[3]
 
 

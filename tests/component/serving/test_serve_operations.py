@@ -23,8 +23,6 @@ from components.common.inference import load_classifier
 from pipelines.cli import main as cli_main
 from tests.component.serving.conftest import REPO, total
 
-pytestmark = pytest.mark.component
-
 LONG = "my parcel never arrived and the tracking link shows nothing at all since monday " * 3
 BIG = [f"{LONG} {i}" for i in range(64)]
 

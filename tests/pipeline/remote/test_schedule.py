@@ -20,8 +20,6 @@ from pipelines import schedule
 from pipelines.kfp_remote import load_package
 from pipelines.schedules_file import load_schedules, normalize_cron
 
-pytestmark = pytest.mark.pipeline
-
 REPO = Path(__file__).resolve().parents[3]
 
 

@@ -16,8 +16,6 @@ from components.common.errors import KfpNlpError, TransientError, run_cli
 from pipelines import schedule, submit
 from pipelines.kfp_remote import connect, kfp_errors, load_package
 
-pytestmark = pytest.mark.pipeline
-
 
 def parser() -> argparse.ArgumentParser:
     """A command line with the `submit` and `schedule` subcommands, as kfp-nlp adds them."""
