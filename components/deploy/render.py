@@ -2,7 +2,8 @@
 
 The predictor runs either our model server (`python -m components.serve`) in the component
 image, or KServe's Hugging Face runtime. Both read the model from `storageUri` (KServe's storage
-initializer copies it to /mnt/models with the pod's IRSA role), run as a non-root user with no
+initializer copies it to /mnt/models with the pod's IRSA role), run as the image's non-root user
+(RUNTIME_UID, the uid of the component image and of every pod in manifests/) with no
 privilege escalation, no capabilities, the runtime's default seccomp profile and a read-only
 root filesystem; /tmp is a writable scratch volume.
 """
@@ -35,7 +36,7 @@ from kubernetes.client import (
 )
 
 from components import __version__
-from components.common.image import IMAGE
+from components.common.image import IMAGE, RUNTIME_UID
 from components.deploy.config import DeployConfig
 
 MODEL_MOUNT = "/mnt/models"
@@ -49,7 +50,8 @@ def security_context() -> V1SecurityContext:
     """The restricted container security context every predictor container gets."""
     return V1SecurityContext(
         run_as_non_root=True,
-        run_as_user=1000,
+        run_as_user=RUNTIME_UID,
+        run_as_group=RUNTIME_UID,
         allow_privilege_escalation=False,
         capabilities=V1Capabilities(drop=["ALL"]),
         seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),

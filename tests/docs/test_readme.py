@@ -1,23 +1,25 @@
-"""Every command in README.md's shell blocks runs, so a documented command that stops working fails.
+"""Every command in the shell blocks of README.md and docs/*.md runs, so a documented command that
+stops working fails.
 
-The README is parsed generically: each ```sh/```bash block is split into commands (backslash
+The pages are parsed generically: each ```sh/```bash block is split into commands (backslash
 continuations and quoted newlines joined, comments dropped) and each command goes to the first
 entry of RUNNERS or SKIPPED whose pattern matches it. A command that matches neither fails the
-test: a new README block needs a way to run here or a written reason why it cannot.
+test: a new block needs a way to run here or a written reason why it cannot.
 
 What runs, and in which form:
 - local commands (`python -m components.prepare`, `kfp-nlp compile`, `kfp-nlp ... --help`) run
   verbatim in a scratch folder, on a small table of the sample data where they name one;
 - `kfp-nlp run ... --local` runs with `--dry-run` added: the parameters are parsed and typed
-  exactly as for a run, but no training starts (a full run takes minutes; tests/pipeline/test_cli.py
-  runs the pipeline itself on a small table);
+  exactly as for a run, but no training starts (a full run takes minutes;
+  tests/docs/test_walkthrough.py runs the README's quick start, own-data and monitoring commands
+  for real, in order);
 - `kfp-nlp submit` and `kfp-nlp schedule` run verbatim against the KFP API stand-in of
   tests/pipeline/remote (a real HTTP server that parses requests into kfp-server-api models and
   the uploaded pipeline spec into the PipelineSpec proto; a real KFP backend is not exercised);
 - `kubectl apply -k DIR` is rendered offline with `kubectl kustomize DIR` (no API server here);
 - `make demo` and `make test` are checked with `make -n` (what they would run) plus the cheap
-  part: `kfp-nlp demo --help`. Running them would train for minutes (demo) or recurse into this
-  very suite (test); the demo's pipeline runs in tests/pipeline/test_cli.py on a small table.
+  part: `kfp-nlp demo --help`. Running them would train for minutes (demo, which
+  tests/docs/test_walkthrough.py runs) or recurse into this very suite (test).
 """
 
 import os
@@ -33,6 +35,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
+PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO / "tests" / "pipeline" / "remote"))
 
@@ -44,7 +47,7 @@ SHELL_BLOCK = re.compile(r"^```(?:sh|bash|shell|console)\s*\n(.*?)^```", re.M | 
 DOCUMENTED_HOST = "http://localhost:8888"
 
 
-def readme_commands(text: str) -> list[str]:
+def shell_commands(text: str) -> list[str]:
     """The commands of every shell block, continuation lines joined, comments removed."""
     commands = []
     for block in SHELL_BLOCK.findall(text):
@@ -61,7 +64,7 @@ def readme_commands(text: str) -> list[str]:
             if words:
                 commands.append(shlex.join(words))
             pending = ""
-        assert not pending, f"unterminated command in a README block: {pending!r}"
+        assert not pending, f"unterminated command in a shell block: {pending!r}"
     return commands
 
 
@@ -150,7 +153,7 @@ def compile_elsewhere(words: list[str], scratch: Scratch) -> None:
 
 
 Runner = Callable[[list[str], Scratch], None]
-# The first matching pattern decides how a README command is run here.
+# The first matching pattern decides how a documented command is run here.
 RUNNERS: list[tuple[str, Runner]] = [
     (r"^make (demo|test|image)$", check_make),
     (r"kfp-nlp\b.* --help$", show_help),
@@ -158,7 +161,7 @@ RUNNERS: list[tuple[str, Runner]] = [
     (r"kfp-nlp (submit|schedule) ", run_against_standin),
     (r"kfp-nlp compile", compile_elsewhere),
     (r"^kubectl apply -k ", render_kustomization),
-    (r"^(\.venv/bin/)?python -m components\.prepare\b", run_verbatim),
+    (r"^(\.venv/bin/)?python -m components\.(prepare|sample_data)\b", run_verbatim),
 ]
 # Commands that cannot run here, each with the reason.
 SKIPPED: dict[str, str] = {
@@ -175,7 +178,7 @@ SKIPPED: dict[str, str] = {
 
 @pytest.fixture
 def scratch(tmp_path: Path, sample_csv: Path) -> Scratch:
-    """A folder holding the README's placeholder files, with `.venv` and `manifests` linked."""
+    """A folder with the placeholder files the pages name, `.venv` and `manifests` linked."""
     import pandas as pd
 
     for name in (".venv", "manifests"):
@@ -185,16 +188,26 @@ def scratch(tmp_path: Path, sample_csv: Path) -> Scratch:
     return Scratch(tmp_path, env)
 
 
-def test_readme_blocks_are_parsed_into_commands():
-    commands = readme_commands(README.read_text())
+def documented_commands() -> list[tuple[str, str]]:
+    """(page, command) for every command of every page, the page relative to the repository."""
+    return [
+        (str(page.relative_to(REPO)), command)
+        for page in PAGES
+        for command in shell_commands(page.read_text())
+    ]
+
+
+def test_blocks_are_parsed_into_commands():
+    commands = shell_commands(README.read_text())
     assert any(c.startswith("make demo") for c in commands)
     assert any("kfp-nlp submit text_classifier_training" in c for c in commands)
     # A JSON body spread over two lines inside quotes is one command.
-    assert any(c.startswith("curl") and "/infer" in c for c in commands)
+    serving = shell_commands((REPO / "docs" / "serving.md").read_text())
+    assert any(c.startswith("curl") and "/infer" in c for c in serving)
 
 
-@pytest.mark.parametrize("command", readme_commands(README.read_text()))
-def test_readme_command_runs(command: str, scratch: Scratch):
+@pytest.mark.parametrize(("page", "command"), documented_commands())
+def test_documented_command_runs(page: str, command: str, scratch: Scratch):
     for pattern, reason in SKIPPED.items():
         if re.search(pattern, command):
             pytest.skip(f"not runnable here: {reason}")
@@ -204,6 +217,6 @@ def test_readme_command_runs(command: str, scratch: Scratch):
             runner(words, scratch)
             return
     pytest.fail(
-        f"no way to run this README command here: {command!r}; add it to RUNNERS or SKIPPED "
+        f"no way to run this command of {page} here: {command!r}; add it to RUNNERS or SKIPPED "
         "in tests/docs/test_readme.py"
     )

@@ -7,6 +7,7 @@ properties. Not exercised here: admission webhooks and the KServe controller its
 """
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,12 @@ import pytest
 import yaml
 
 from components.common.errors import KfpNlpError
+from components.common.image import RUNTIME_UID
 from components.deploy.config import DeployConfig
 from components.deploy.render import render, to_manifest
 
-CRD = Path(__file__).resolve().parents[1] / "data" / "kserve-inferenceservices-crd.yaml"
+REPO = Path(__file__).resolve().parents[2]
+CRD = REPO / "tests" / "data" / "kserve-inferenceservices-crd.yaml"
 
 
 def strict(schema: Any) -> Any:
@@ -84,13 +87,28 @@ def test_predictor_runs_our_server_on_the_model_restricted():
         "capabilities": {"drop": ["ALL"]},
         "readOnlyRootFilesystem": True,
         "runAsNonRoot": True,
-        "runAsUser": 1000,
+        "runAsUser": RUNTIME_UID,
+        "runAsGroup": RUNTIME_UID,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     assert container["volumeMounts"] == [{"mountPath": "/tmp", "name": "scratch"}]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/models/intents/ready"
     assert predictor["volumes"] == [{"emptyDir": {}, "name": "scratch"}]
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
+
+
+@pytest.mark.parametrize("runtime", ["kfp-nlp", "huggingface"])
+def test_the_image_the_manifests_and_the_rendered_service_run_as_one_uid(runtime):
+    config = DeployConfig(name="intents", runtime=runtime)
+    predictor = to_manifest(render(config, "s3://models/intents/v3"))["spec"]["predictor"]
+    (container,) = predictor.get("containers") or [predictor["model"]]
+    assert container["securityContext"]["runAsUser"] == RUNTIME_UID
+    assert container["securityContext"]["runAsGroup"] == RUNTIME_UID
+    image_user = re.findall(r"^USER (\S+)", (REPO / "Dockerfile").read_text(), re.M)
+    assert image_user == [f"{RUNTIME_UID}:{RUNTIME_UID}"]
+    base = yaml.safe_load((REPO / "manifests" / "base" / "inferenceservice.yaml").read_text())
+    pod = base["spec"]["predictor"]["securityContext"]
+    assert (pod["runAsUser"], pod["runAsGroup"], pod["fsGroup"]) == (RUNTIME_UID,) * 3
 
 
 def test_huggingface_runtime_reads_the_storage_uri():
