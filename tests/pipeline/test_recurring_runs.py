@@ -1,12 +1,13 @@
 """Recurring training runs through kfp.local, as a weekly schedule and a new user meet them.
 
-kfp.local neither caches nor retries (test_cache_keys.py replays the backend's cache), so every
-run here trains; the runs are tiny (a few hundred rows, one epoch, 32 tokens).
+`kfp-nlp run --local` runs kfp.local with its cache off (test_cache_keys.py replays the cache), so
+every run here trains; the runs are tiny (a few hundred rows, one epoch, 32 tokens).
 
 The sequence: a run with `kfp-nlp demo`'s model name and registry; then a user's own table with
-other columns and labels and the default registry settings; the same table replaced behind the
-same path by a bigger one; that table once more, unchanged; and that table under the demo's
-model name, which must stop before fine-tuning.
+other columns and labels and the default registry and gate settings; the same table replaced
+behind the same path by a bigger one, released only after the champion comparison at the default
+allowed regression; that table once more, unchanged; and that table under the demo's model name,
+which must stop before fine-tuning.
 """
 
 import random
@@ -19,7 +20,7 @@ from components.registry import registry
 from components.sample_data import write_sample
 from pipelines.cli import DEMO_PARAMS, StepFailed, run_local
 
-pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 # Tiny training on 300 rows is not held to the default macro-F1 threshold nor to beating the TF-IDF
 # baseline; these runs are about recurring releases, so the gate's other checks remain and the
@@ -69,7 +70,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "registry_uri": local_registry,
         "text_column": "Ticket Body",
         "label_column": "Agent Tag",
-        "max_regression": 1.0,
         **TINY,
     }
     write_tickets(table, 150)
@@ -103,7 +103,11 @@ def test_a_table_replaced_behind_the_same_uri_is_trained_on(runs):
     assert _rows(runs["first"])["rows_read"] == 150
     assert _rows(runs["changed"])["rows_read"] == 240
     assert _rows(runs["changed"])["train_rows"] > _rows(runs["first"])["train_rows"]
-    assert runs["changed"]["approved"] is True, runs["changed"]["reason"]
+    reason = runs["changed"]["reason"]
+    assert runs["changed"]["approved"] is True, reason
+    # Released against the first table's model, at the default allowed regression.
+    assert "vs champion" in reason, reason
+    assert "meets a lower bound of at least -0.0100 (max_regression)" in reason, reason
 
 
 def test_a_retrain_on_unchanged_data_is_not_a_release(runs):
