@@ -17,8 +17,9 @@ from typing import Any
 import docker
 from docker.models.containers import Container, ContainerCollection
 
+from components.common.image import RUNTIME_UID as UID
+
 REPO = Path(__file__).resolve().parents[2]
-UID = 65532
 
 # The restricted Pod Security Standard, as kfp's DockerRunner passes it to the Docker API.
 # DockerRunner's keyword arguments are its public way to set `containers.run` options (kfp.local

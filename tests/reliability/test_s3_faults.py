@@ -186,7 +186,7 @@ def test_a_killed_trainings_upload_is_aborted_on_resume(s3_bucket, s3_endpoint):
 
 
 def test_s3_lifecycle_rule_is_accepted_by_s3(s3_bucket):
-    """The safety net the README documents (manifests/s3/lifecycle.json) is a valid bucket
+    """The safety net docs/reliability.md documents (manifests/s3/lifecycle.json) is a valid bucket
     lifecycle configuration: S3 itself accepts it."""
     path = Path(__file__).resolve().parents[2] / "manifests" / "s3" / "lifecycle.json"
     rules = json.loads(path.read_text())

@@ -144,9 +144,9 @@ def test_health_and_metadata(server, registered, small_model):
 
 
 def readme_commands() -> list[str]:
-    """The curl commands of the README's "Serve a model" block, continuation lines joined."""
-    readme = (REPO / "README.md").read_text()
-    block = re.search(r"## Serve a model\n+```sh\n(.*?)```", readme, re.S).group(1)
+    """The curl commands of the first block of docs/serving.md, continuation lines joined."""
+    page = (REPO / "docs" / "serving.md").read_text()
+    block = re.search(r"^# Serving\n.*?```sh\n(.*?)```", page, re.S | re.M).group(1)
     commands: list[str] = []
     for line in block.splitlines():
         if line.startswith("curl"):
