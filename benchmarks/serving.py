@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.small_classifier import train
+from components.common.backends import ONNX_INT8
 from components.common.inference import load_classifier, predict_proba, score_tokens
-from components.serve.config import ONNX_INT8, ExportConfig, ServeConfig
+from components.serve.config import ExportConfig, ServeConfig
 from components.serve.http import listen, serve_model
 from components.serve.onnx_export import export_onnx
 from components.serve.server import TextClassifierModel

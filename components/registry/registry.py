@@ -28,9 +28,9 @@ from typing import Any
 from components.common import uri
 from components.common.artifacts import content_sha256, verify_manifest
 from components.common.errors import KfpNlpError, OneLineError
+from components.common.payload import REGISTRATION
 
 CHAMPION = "champion"
-REGISTRATION = "registration.json"
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 _VERSION = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{12}$")
 

@@ -2,11 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from components.common.backends import BACKENDS, ONNX_INT8
 from components.common.config import require
-
-BACKENDS = ("pytorch", "onnx")
-ONNX_FP32 = "onnx/model.onnx"
-ONNX_INT8 = "onnx/model_int8.onnx"
 
 
 @dataclass

@@ -30,11 +30,12 @@ from components.common.artifacts import (
     verify_manifest,
     write_manifest,
 )
+from components.common.backends import ONNX_FP32, ONNX_INT8
 from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import run_cli
 from components.common.inference import Classifier, label_sets, load_classifier, predict_proba
 from components.common.splits import read_split
-from components.serve.config import ONNX_FP32, ONNX_INT8, ExportConfig
+from components.serve.config import ExportConfig
 
 
 def export_fp32(classifier: Classifier, path: Path, opset: int) -> None:

@@ -19,7 +19,6 @@ drops the records and counts them (`on_drop(reason, n)`: a Prometheus counter in
 `close()` writes what is buffered, so a clean shutdown loses nothing.
 """
 
-import hashlib
 import os
 import random
 import tempfile
@@ -37,7 +36,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from components.common.inference import Classifier, label_sets, tokenize
+from components.common.inference import Classifier, tokenize
+from components.common.payload import payload_columns
 from components.common.uri import is_s3, join, local_path, upload_file
 
 TEXT_MODES = ("hash", "text")
@@ -53,49 +53,6 @@ class _Scored:
     texts: list[str]
     scores: np.ndarray
     classifier: Classifier
-
-
-def chosen_probabilities(
-    classifier: Classifier, scores: np.ndarray, chosen: list[list[str]]
-) -> list[list[float]]:
-    """The probability of each label in `chosen` (label_sets' answer for `scores`), in order."""
-    index = {label: i for i, label in enumerate(classifier.labels)}
-    return [
-        [float(row[index[name]]) for name in names]
-        for row, names in zip(scores, chosen, strict=True)
-    ]
-
-
-def payload_columns(
-    texts: list[str],
-    scores: np.ndarray,
-    classifier: Classifier,
-    token_counts: list[int],
-    text_mode: str,
-    probabilities: bool,
-) -> dict[str, pa.Array]:
-    """The per-text columns a payload log and batch_predict's output share."""
-    chosen = label_sets(classifier, scores)
-    picked = chosen_probabilities(classifier, scores, chosen)
-    columns = {
-        "text_length": pa.array([len(t) for t in texts], pa.int32()),
-        "token_count": pa.array(token_counts, pa.int32()),
-    }
-    if classifier.multi_label:
-        columns["predicted_labels"] = pa.array(chosen, pa.list_(pa.string()))
-        columns["label_probabilities"] = pa.array(picked, pa.list_(pa.float32()))
-    else:
-        columns["predicted_label"] = pa.array([names[0] for names in chosen], pa.string())
-        columns["probability"] = pa.array([p[0] for p in picked], pa.float32())
-    if probabilities:
-        columns["probabilities"] = pa.array(list(scores.astype(np.float32)), pa.list_(pa.float32()))
-    if text_mode == "text":
-        columns["text"] = pa.array(texts, pa.string())
-    else:
-        columns["text_sha256"] = pa.array(
-            [hashlib.sha256(t.encode()).hexdigest() for t in texts], pa.string()
-        )
-    return columns
 
 
 def _write(table: pa.Table, uri: str) -> None:

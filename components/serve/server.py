@@ -31,7 +31,6 @@ recorded in the background (components.serve.payload_log) and the log is flushed
 
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -41,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from components.common.artifacts import content_sha256, verify_manifest
+from components.common.artifacts import verify_manifest
 from components.common.config import add_arguments, argument_parser, from_arguments
 from components.common.errors import KfpNlpError, OneLineError
 from components.common.inference import (
@@ -52,13 +51,13 @@ from components.common.inference import (
     score_tokens,
     tokenize,
 )
+from components.common.payload import chosen_probabilities, model_identity
 from components.common.splits import label_matrix
-from components.registry.registry import REGISTRATION
 from components.serve.config import ServeConfig
 from components.serve.errors import InvalidInput, ModelNotReady
 from components.serve.http import listen, serve_model
 from components.serve.metrics import ServerMetrics
-from components.serve.payload_log import PayloadLogger, chosen_probabilities
+from components.serve.payload_log import PayloadLogger
 from components.serve.protocol import TEXT_INPUT, Request, Tensor, parse_v1, parse_v2, v2_body
 from components.serve.scheduler import BatchScheduler
 
@@ -72,22 +71,6 @@ class Scored:
 
     scores: np.ndarray
     chosen: list[list[str]]
-
-
-def model_name_for(model_dir: Path) -> str:
-    """A URL-safe model name from a folder name (lower case, dashes)."""
-    name = re.sub(r"[^a-z0-9]+", "-", model_dir.resolve().name.lower()).strip("-")
-    return name or "model"
-
-
-def model_identity(model_dir: Path, manifest: dict[str, Any]) -> tuple[str, str]:
-    """The served name and version: the registry's, else the folder name and a content hash."""
-    registration = model_dir / REGISTRATION
-    if registration.is_file():
-        record = json.loads(registration.read_text())
-        return record["model"], record["version"]
-    # The same content hash the registry records, so both can be matched.
-    return model_name_for(model_dir), f"sha256-{content_sha256(manifest)[:12]}"
 
 
 def verify_model_dir(config: ServeConfig) -> dict[str, Any]:

@@ -22,12 +22,13 @@ import uvicorn
 import yaml
 
 from benchmarks.small_classifier import build_model
+from components.common.payload import model_identity
 from components.registry.registry import register_version, version_uri
 from components.serve.config import ServeConfig
 from components.serve.errors import InvalidInput
 from components.serve.http import build_app, listen
 from components.serve.protocol import HEADER_LENGTH, parse_v2
-from components.serve.server import TextClassifierModel, model_identity, verify_model_dir
+from components.serve.server import TextClassifierModel, verify_model_dir
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "open-inference-rest-schemas.yaml"
 COMPONENTS = yaml.safe_load(SCHEMAS.read_text())["components"]
