@@ -225,7 +225,7 @@ def test_json_errors_are_json_with_exit_status_2(capsys):
                 "--param",
                 "data_uri=x",
             ],
-            "no parameter 'nope'; its parameters: base_model_uri, batch_size",
+            "no parameter 'nope'; its parameters: allow_pickle_weights, allowed_labels",
         ),
         (
             [
