@@ -6,12 +6,9 @@ unknown fields; the check below does the same by closing every object schema tha
 properties. Not exercised here: admission webhooks and the KServe controller itself.
 """
 
-import functools
 import re
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
@@ -19,40 +16,13 @@ from components.common.errors import KfpNlpError
 from components.common.image import RUNTIME_UID
 from components.deploy.config import DeployConfig
 from components.deploy.render import render, to_manifest
+from tests import crd
 
 REPO = Path(__file__).resolve().parents[2]
-CRD = REPO / "tests" / "data" / "kserve-inferenceservices-crd.yaml"
-
-
-def strict(schema: Any) -> Any:
-    """An OpenAPI v3 structural schema as JSON Schema that rejects unknown fields."""
-    if isinstance(schema, list):
-        return [strict(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: strict(v) for k, v in schema.items() if not k.startswith("x-kubernetes")}
-    if schema.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if (
-        "properties" in schema
-        and "additionalProperties" not in schema
-        and not schema.get("x-kubernetes-preserve-unknown-fields")
-    ):
-        out["additionalProperties"] = False
-    out.pop("format", None)
-    return out
-
-
-@functools.cache
-def validator() -> jsonschema.Draft7Validator:
-    crd = yaml.load(CRD.read_text(), Loader=yaml.CSafeLoader)
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
-    return jsonschema.Draft7Validator(strict(version["schema"]["openAPIV3Schema"]))
 
 
 def errors(manifest: dict) -> list[str]:
-    return [f"{'.'.join(map(str, e.path))}: {e.message}" for e in validator().iter_errors(manifest)]
+    return crd.errors(manifest, "kserve-inferenceservices-crd.yaml", "v1beta1")
 
 
 @pytest.mark.parametrize("runtime", ["kfp-nlp", "huggingface"])

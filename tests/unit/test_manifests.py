@@ -23,10 +23,10 @@ import pytest
 import yaml
 
 from components.common.image import DEFAULT_IMAGE
+from tests import crd
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / ".venv-tools" / "bin"
-CRD = REPO / "tests" / "data" / "kserve-inferenceservices-crd.yaml"
 OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSION = "1.33.0"
 POD_FIELDS = ("containers", "securityContext", "volumes", "serviceAccountName")
@@ -85,27 +85,9 @@ def predictor_pod(service: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def strict(schema: Any) -> Any:
-    """The schema with unknown fields refused wherever it lists properties."""
-    if isinstance(schema, list):
-        return [strict(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {key: strict(value) for key, value in schema.items()}
-    if (
-        "properties" in schema
-        and "additionalProperties" not in schema
-        and not schema.get("x-kubernetes-preserve-unknown-fields")
-    ):
-        out["additionalProperties"] = False
-    return out
-
-
 @pytest.fixture(scope="module")
 def isvc_validator() -> jsonschema.Draft7Validator:
-    crd = yaml.load(CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
-    return jsonschema.Draft7Validator(strict(version["schema"]["openAPIV3Schema"]))
+    return crd.validator("kserve-inferenceservices-crd.yaml", "v1beta1")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
