@@ -63,6 +63,10 @@ RUN --mount=type=secret,id=pip-ca \
     && pip install -c /tmp/lock/requirements.lock -r /tmp/lock/runtime.txt setuptools \
     && rm -rf /tmp/lock
 
+# Login shells keep the venv first on PATH too: Debian's /etc/profile resets PATH, and the
+# Kubeflow Trainer SDK's container backend starts each node with `bash -lc` (torchrun, python).
+RUN echo "PATH=/opt/venv/bin:\$PATH" > /etc/profile.d/kfp-nlp-venv.sh
+
 WORKDIR /opt/kfp-nlp
 COPY pyproject.toml README.md ./
 COPY components ./components

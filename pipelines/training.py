@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model
 
-from components.common.image import IMAGE
+from components.common.image import IMAGE, IMAGE_ENV
 from components.deploy.component import deploy_inference_service
 from components.evaluate.component import evaluate_classifier
 from components.finetune.component import finetune_classifier
@@ -247,6 +247,9 @@ def make_training_pipeline(settings: ClusterSettings | None = None) -> Any:
         # checks the settings and inputs once, without retries, and trains nothing.
         trained = finetune_classifier(**tuning)
         checked = finetune_classifier(check_only=True, **tuning).after(champion)
+        for task in (checked, trained):
+            # With launcher=trainjob the nodes run the image this step runs in.
+            task.set_env_variable(IMAGE_ENV, IMAGE)
         touches_s3(resources(checked.set_display_name("Check fine-tune"), "1", "4Gi"), settings)
         trained.after(checked)
         touches_s3(resources(trained.set_display_name("Fine-tune"), "4", "16Gi"), settings)

@@ -13,7 +13,8 @@ import os
 from components import __version__
 
 DEFAULT_IMAGE = f"ghcr.io/kfp-nlp/kfp-nlp:{__version__}"
-IMAGE = os.environ.get("KFP_NLP_IMAGE", DEFAULT_IMAGE)
+IMAGE_ENV = "KFP_NLP_IMAGE"
+IMAGE = os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
 
 # Numeric, so Kubernetes can verify runAsNonRoot; the Dockerfile creates this user.
 RUNTIME_UID = 65532

@@ -1,7 +1,9 @@
 """Command line: `python -m components.finetune --train T --validation V --output DIR [...]`.
 
 Every setting of FinetuneConfig is a flag (see `--help`). `--num-workers N` trains with N DDP
-processes; `--checkpoint-uri` makes the run resumable (re-run the same command after a kill).
+processes; `--num-nodes N --launcher trainjob` trains on N nodes as a Kubeflow Trainer TrainJob
+(`--render-trainjob PATH` writes it without submitting); `--checkpoint-uri` makes the run
+resumable (re-run the same command after a kill).
 """
 
 import json
@@ -22,9 +24,20 @@ def main(argv: list[str] | None = None) -> None:
         "--output", required=True, help="empty folder or s3:// prefix for the Model"
     )
     parser.add_argument("--report", default="", help="also write the training curves (HTML) here")
+    parser.add_argument(
+        "--render-trainjob",
+        default="",
+        metavar="PATH",
+        help="with --launcher trainjob: write the TrainJob it would submit (YAML) and exit",
+    )
     add_arguments(parser, FinetuneConfig)
     args = parser.parse_args(argv)
     config = from_arguments(FinetuneConfig, args)
+    if args.render_trainjob:
+        render = args.render_trainjob
+        finetune(args.train, args.validation, args.output, config, render_trainjob=render)
+        print(f"wrote the TrainJob to {args.render_trainjob}; nothing was submitted")
+        return
     result = finetune(args.train, args.validation, args.output, config)
     if args.report:
         Path(args.report).write_text(training_report_html(result))

@@ -1,7 +1,7 @@
 """The KFP component: a typed signature over `components.finetune.kfp_io.run_component`."""
 
 from kfp import dsl
-from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
 from components.common.config import described_by
 from components.common.image import IMAGE
@@ -16,6 +16,7 @@ def finetune_classifier(
     model: Output[Model],
     metrics: Output[Metrics],
     training_curves: Output[HTML],
+    trainjob: Output[Artifact],
     base_model_artifact: Input[Model] = None,
     base_model: str = "",
     base_model_fingerprint: str = "",
@@ -32,6 +33,15 @@ def finetune_classifier(
     eval_steps: int = 0,
     precision: str = "auto",
     num_workers: int = 1,
+    num_nodes: int = 1,
+    launcher: str = "inline",
+    trainjob_runtime: str = "torch-distributed",
+    trainjob_backend: str = "auto",
+    node_cpu: str = "",
+    node_memory: str = "",
+    node_gpus: int = 0,
+    staging_uri: str = "",
+    deadline_seconds: int = 0,
     checkpoint_uri: str = "",
     checkpoint_steps: int = 200,
     max_steps: int = 0,
@@ -64,6 +74,7 @@ def finetune_classifier(
         metrics: Per-epoch train loss, validation loss and macro-F1, and the best model's
             validation metrics.
         training_curves: HTML page with the training curves and a table per evaluation.
+        trainjob: With launcher=trainjob, the TrainJob the step submitted (YAML).
     """
     arguments = dict(locals())  # every parameter, forwarded whole
     from components.common.errors import one_line_errors

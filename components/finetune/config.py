@@ -4,9 +4,13 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kubernetes.utils import parse_quantity
+
 from components.common.config import require
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+LAUNCHERS = ("inline", "trainjob")
+TRAINJOB_BACKENDS = ("auto", "kubernetes", "container")
 EARLY_STOPPING_METRICS = ("macro_f1", "loss")
 
 _INTS = (
@@ -19,6 +23,9 @@ _INTS = (
     "eval_steps",
     "checkpoint_steps",
     "num_workers",
+    "num_nodes",
+    "node_gpus",
+    "deadline_seconds",
     "max_steps",
     "max_train_samples",
     "log_steps",
@@ -84,6 +91,56 @@ class FinetuneConfig:
     )
     num_workers: int = field(
         default=1, metadata={"help": "data-parallel (DDP) worker processes on this node"}
+    )
+    num_nodes: int = field(
+        default=1,
+        metadata={
+            "help": "nodes (pods) to train on, each running num_workers processes; more than one "
+            "needs launcher=trainjob"
+        },
+    )
+    launcher: str = field(
+        default="inline",
+        metadata={
+            "help": "inline: train inside this step; trainjob: submit a Kubeflow Trainer TrainJob "
+            "of num_nodes nodes and wait for it (components/finetune/trainjob.py)"
+        },
+    )
+    trainjob_runtime: str = field(
+        default="torch-distributed",
+        metadata={"help": "the ClusterTrainingRuntime the TrainJob refers to"},
+    )
+    trainjob_backend: str = field(
+        default="auto",
+        metadata={
+            "help": "where the TrainJob runs: kubernetes (the cluster this step runs in), "
+            "container (local Docker or podman containers, one per node) or auto (kubernetes "
+            "inside a pod, else container)"
+        },
+    )
+    node_cpu: str = field(
+        default="",
+        metadata={"help": "CPU request and limit of each TrainJob node, e.g. 4 or 3500m"},
+    )
+    node_memory: str = field(
+        default="",
+        metadata={"help": "memory request and limit of each TrainJob node, e.g. 16Gi"},
+    )
+    node_gpus: int = field(
+        default=0, metadata={"help": "NVIDIA GPUs per TrainJob node (NCCL on GPU, gloo on CPU)"}
+    )
+    staging_uri: str = field(
+        default="",
+        metadata={
+            "help": "s3:// prefix where a TrainJob's nodes read the job and write the model; "
+            "empty means beside the model output, which must then be on S3"
+        },
+    )
+    deadline_seconds: int = field(
+        default=0,
+        metadata={
+            "help": "wall-clock limit of a TrainJob (its activeDeadlineSeconds); 0 means none"
+        },
     )
     checkpoint_uri: str = field(
         default="",
@@ -162,15 +219,54 @@ class FinetuneConfig:
             f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
         )
         require(1 <= self.num_workers <= 64, f"num_workers must be 1 to 64, got {self.num_workers}")
+        require(1 <= self.num_nodes <= 64, f"num_nodes must be 1 to 64, got {self.num_nodes}")
         require(
-            self.batch_size >= self.num_workers,
-            f"batch_size ({self.batch_size}) must be at least num_workers ({self.num_workers}) "
-            "so every worker gets examples",
+            self.launcher in LAUNCHERS,
+            f"launcher must be one of {', '.join(LAUNCHERS)}, got {self.launcher!r}",
+        )
+        require(
+            self.num_nodes == 1 or self.launcher == "trainjob",
+            f"num_nodes={self.num_nodes} needs launcher=trainjob (a Kubeflow Trainer TrainJob); "
+            "inline training runs on this step's own node",
+        )
+        require(
+            self.trainjob_backend in TRAINJOB_BACKENDS,
+            f"trainjob_backend must be one of {', '.join(TRAINJOB_BACKENDS)}, "
+            f"got {self.trainjob_backend!r}",
+        )
+        require(self.node_gpus >= 0, f"node_gpus must be 0 or more, got {self.node_gpus}")
+        require(
+            self.deadline_seconds >= 0,
+            f"deadline_seconds must be 0 or more, got {self.deadline_seconds}",
+        )
+        for name, example in (("node_cpu", "4 or 3500m"), ("node_memory", "16Gi")):
+            value = getattr(self, name)
+            require(
+                value == "" or _is_quantity(value),
+                f"{name} must be a Kubernetes quantity such as {example}, got {value!r}",
+            )
+        processes = self.num_workers * self.num_nodes
+        require(
+            self.batch_size >= processes,
+            f"batch_size ({self.batch_size}) must be at least num_workers x num_nodes "
+            f"({processes}) so every worker gets examples",
         )
         for name in ("eval_steps", "max_steps", "max_train_samples"):
             require(getattr(self, name) >= 0, f"{name} must be 0 or more")
         for name in ("checkpoint_steps", "log_steps"):
             require(getattr(self, name) >= 1, f"{name} must be at least 1")
 
+    @property
+    def world_size(self) -> int:
+        """Training processes in all: num_workers on each of num_nodes nodes."""
+        return self.num_workers * self.num_nodes
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _is_quantity(value: str) -> bool:
+    try:
+        return parse_quantity(value) > 0
+    except ValueError:
+        return False

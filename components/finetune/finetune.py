@@ -2,13 +2,16 @@
 
 Everything that can be wrong with the input (data, labels, base model, settings, an existing
 checkpoint from another run) is checked here, before any training starts, so a bad input gives
-one clear error and writes nothing. Training itself runs in this process (one worker) or in
-`num_workers` DDP processes started with torchrun. The model is assembled in a temporary folder
-and copied to the output location only once it is complete. Its probabilities are calibrated
-by temperature scaling on the validation split (components.finetune.calibration).
+one clear error and writes nothing. Training itself runs in this process (one worker), in
+`num_workers` DDP processes started with torchrun, or, with `launcher=trainjob`, on `num_nodes`
+nodes of a Kubeflow Trainer TrainJob (components/finetune/trainjob.py). The model is assembled
+in a temporary folder and copied to the output location only once it is complete. Its
+probabilities are calibrated by temperature scaling on the validation split
+(components.finetune.calibration).
 """
 
 import contextlib
+import dataclasses
 import json
 import platform
 import signal
@@ -26,8 +29,8 @@ from components import __version__
 from components.common.artifacts import write_manifest
 from components.common.errors import KfpNlpError
 from components.common.splits import read_split
-from components.common.uri import is_s3, list_files, local_copy, local_path, upload_dir
-from components.finetune import base_model
+from components.common.uri import is_s3, join, list_files, local_copy, local_path, upload_dir
+from components.finetune import base_model, staging, trainjob
 from components.finetune.calibration import calibrate
 from components.finetune.checkpoint import CheckpointStore
 from components.finetune.config import FinetuneConfig
@@ -84,6 +87,7 @@ def _check_checkpoint(store: CheckpointStore, fingerprint: dict[str, Any]) -> in
 
 
 def _run_workers(job: Job, workdir: Path, workers: int) -> None:
+    """Train in this step: in this process, or in `workers` DDP processes on this node."""
     if workers == 1:
         train_worker(job)
         return
@@ -127,6 +131,7 @@ def finetune(
     output_uri: str,
     config: FinetuneConfig,
     check_only: bool = False,
+    render_trainjob: str = "",
 ) -> dict[str, Any]:
     """Fine-tune `config.base_model` on the training split; write the Model to `output_uri`.
 
@@ -137,6 +142,8 @@ def finetune(
         config: the training settings.
         check_only: check the splits, the base model and the checkpoints against the settings,
             and train nothing.
+        render_trainjob: with launcher=trainjob, write the TrainJob that would be submitted
+            (YAML) to this path after the checks, and train nothing.
 
     Returns:
         The run's result: labels, task, metrics, per-evaluation history and provenance (with
@@ -167,10 +174,22 @@ def finetune(
             "data_sha256": content_hash([train_path, validation_path]),
             "settings": {name: getattr(config, name) for name in _RESUME_SETTINGS},
         }
+        rendered = None
+        if config.launcher == "trainjob":
+            name, prefix = trainjob.staging_prefix(config, fingerprint)
+            config = dataclasses.replace(
+                config, checkpoint_uri=trainjob.node_checkpoints(config, prefix)
+            )
+            rendered = trainjob.render(config, name, join(prefix, staging.JOB_FILE))
         if config.checkpoint_uri:
             _check_checkpoint(CheckpointStore(config.checkpoint_uri), fingerprint)
+        if render_trainjob and rendered is None:
+            raise KfpNlpError("--render-trainjob needs --launcher trainjob")
+        if render_trainjob:
+            trainjob.write_rendered(Path(render_trainjob), rendered)
+            return {"labels": labels, "task": task, "trainjob": rendered}
         if check_only:
-            return {"labels": labels, "task": task}
+            return {"labels": labels, "task": task, "trainjob": rendered}
         model_dir = workdir / "model"
         job = Job(
             config=config.to_dict(),
@@ -183,7 +202,10 @@ def finetune(
             output_dir=str(model_dir),
             result_path=str(workdir / "result.json"),
         )
-        _run_workers(job, workdir, config.num_workers)
+        if rendered is None:
+            _run_workers(job, workdir, config.num_workers)
+        else:
+            trainjob.run(job, config, fingerprint)
         result = json.loads(Path(job.result_path).read_text())
         best = next(h for h in result["history"] if h["step"] == result["best_step"])
         calibration = calibrate(
@@ -225,4 +247,5 @@ def finetune(
         "history": result["history"],
         "training": provenance["training"],
         "base_model": provenance["base_model"],
+        "trainjob": rendered,
     }

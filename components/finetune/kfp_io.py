@@ -8,6 +8,7 @@ from components.common.inference import THRESHOLDS_KEY
 from components.finetune.config import FinetuneConfig
 from components.finetune.finetune import finetune
 from components.finetune.report import training_report_html
+from components.finetune.trainjob import write_rendered
 
 
 def metric_name(entry: dict[str, Any]) -> str:
@@ -33,12 +34,32 @@ def run_scoped_checkpoints(model_uri: str) -> str:
     return model_uri.rstrip("/") + "-checkpoints"
 
 
+def run_scoped_staging(model_uri: str) -> str:
+    """Where a TrainJob's nodes meet when no staging_uri is named: beside the model output, if
+    the pipeline root is on S3 (which the nodes reach); else none, and the check says so."""
+    if model_uri.startswith("minio://"):
+        model_uri = "s3://" + model_uri.removeprefix("minio://")
+    return model_uri.rstrip("/") + "-trainjob" if uri.is_s3(model_uri) else ""
+
+
+def _keep_trainjob(artifact: Any, result: dict[str, Any]) -> None:
+    """The TrainJob the step submitted (YAML), or a line saying it trained inline."""
+    if artifact is None:
+        return
+    Path(artifact.path).parent.mkdir(parents=True, exist_ok=True)
+    if result.get("trainjob") is None:
+        Path(artifact.path).write_text("# launcher=inline: trained in the step's own pod\n")
+    else:
+        write_rendered(Path(artifact.path), result["trainjob"])
+
+
 def run_component(
     train: Any,
     validation: Any,
     model: Any,
     metrics: Any,
     training_curves: Any,
+    trainjob: Any = None,
     base_model_artifact: Any = None,
     base_model_fingerprint: str = "",
     check_only: bool = False,
@@ -55,12 +76,16 @@ def run_component(
     scoped = "" if settings.get("checkpoint_uri") else run_scoped_checkpoints(model.uri)
     if scoped:
         settings["checkpoint_uri"] = scoped
+    if settings.get("launcher") == "trainjob" and not settings.get("staging_uri"):
+        settings["staging_uri"] = run_scoped_staging(model.uri)
     config = FinetuneConfig(**settings)
     if check_only:
         checked = finetune(train.path, validation.path, model.path, config, check_only=True)
         print(f"fine-tune settings and inputs checked: {checked['task']}, {checked['labels']}")
+        _keep_trainjob(trainjob, checked)
         return checked
     result = finetune(train.path, validation.path, model.path, config)
+    _keep_trainjob(trainjob, result)
     if scoped:
         uri.delete_tree(scoped)
     model.metadata.update(

@@ -1,19 +1,50 @@
-"""One DDP worker: `python -m torch.distributed.run ... -m components.finetune.worker JOB.json`.
+"""One DDP worker: `python -m torch.distributed.run ... -m components.finetune.worker JOB`.
 
-`finetune` launches this through torchrun when `num_workers > 1`; the job file holds everything
-the worker needs, already checked by the launching process.
+`finetune` launches this through torchrun when `num_workers > 1`, with JOB a local job file
+that holds everything the worker needs, already checked by the launching process. The nodes of
+a TrainJob run it with JOB an s3:// job file staged by the launcher (components/finetune/
+staging.py); torchrun there takes the rendezvous from the environment Kubeflow Trainer injects.
 """
 
+import io
+import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from components.common.errors import run_cli
+from components.common.uri import is_s3
+from components.finetune.staging import run_staged
 from components.finetune.train import Job, train_worker
 
 
+class NodeTagged(io.TextIOBase):
+    """Prefixes every line with `[node N] `: the launcher tells the nodes' logs apart by it."""
+
+    def __init__(self, stream: TextIO, node: str):
+        self.stream, self.tag, self.pending = stream, f"[node {node}] ", ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            self.stream.write(self.tag + line + "\n")
+        self.stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def main(argv: list[str] | None = None) -> None:
-    (job_path,) = sys.argv[1:] if argv is None else argv
-    train_worker(Job.read(Path(job_path)))
+    (job,) = sys.argv[1:] if argv is None else argv
+    if is_s3(job):
+        # torchrun sets GROUP_RANK to this node's rank and RANK to this process's global rank.
+        node = os.environ.get("GROUP_RANK", "0")
+        sys.stdout = NodeTagged(sys.__stdout__, node)
+        sys.stderr = NodeTagged(sys.__stderr__, node)
+        run_staged(job, rank=int(os.environ.get("RANK", "0")))
+    else:
+        train_worker(Job.read(Path(job)))
 
 
 if __name__ == "__main__":
