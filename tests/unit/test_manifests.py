@@ -95,15 +95,21 @@ def test_overlay_renders_identities_rbac_and_the_service(
     rendered: dict[str, list[dict[str, Any]]], overlay: str
 ) -> None:
     objects = rendered[overlay]
+    namespace = {"dev": "kfp-nlp-dev", "prod": "kfp-nlp"}[overlay]
     assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == [
+        ("ClusterRole", "kfp-nlp-trainingruntime-reader"),
+        ("ClusterRoleBinding", f"kfp-nlp-trainingruntime-reader-{namespace}"),
         ("InferenceService", "kfp-nlp-classifier"),
         ("Role", "kfp-nlp-deployer"),
+        ("Role", "kfp-nlp-trainjob-launcher"),
         ("RoleBinding", "kfp-nlp-deployer"),
+        ("RoleBinding", "kfp-nlp-trainjob-launcher"),
         ("ServiceAccount", "kfp-nlp-runner"),
         ("ServiceAccount", "kfp-nlp-serving"),
+        ("ServiceAccount", "kfp-nlp-trainer"),
     ]
-    namespace = {"dev": "kfp-nlp-dev", "prod": "kfp-nlp"}[overlay]
-    assert {o["metadata"]["namespace"] for o in objects} == {namespace}
+    namespaced = [o for o in objects if not o["kind"].startswith("Cluster")]
+    assert {o["metadata"]["namespace"] for o in namespaced} == {namespace}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -195,7 +201,7 @@ def test_the_predictor_serves_our_pinned_image_from_s3(
 def test_service_accounts_carry_their_irsa_role(
     rendered: dict[str, list[dict[str, Any]]], overlay: str
 ) -> None:
-    for name in ("kfp-nlp-runner", "kfp-nlp-serving"):
+    for name in ("kfp-nlp-runner", "kfp-nlp-serving", "kfp-nlp-trainer"):
         account = one(rendered[overlay], "ServiceAccount", name)
         role = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
         expected = name.replace("kfp-nlp-", f"kfp-nlp-{overlay}-")
@@ -206,14 +212,14 @@ def test_the_runner_may_only_manage_inference_services(
     rendered: dict[str, list[dict[str, Any]]],
 ) -> None:
     objects = rendered["prod"]
-    assert one(objects, "Role")["rules"] == [
+    assert one(objects, "Role", "kfp-nlp-deployer")["rules"] == [
         {
             "apiGroups": ["serving.kserve.io"],
             "resources": ["inferenceservices"],
             "verbs": ["get", "list", "watch", "create", "patch"],
         }
     ]
-    binding = one(objects, "RoleBinding")
+    binding = one(objects, "RoleBinding", "kfp-nlp-deployer")
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "Role",
@@ -222,6 +228,41 @@ def test_the_runner_may_only_manage_inference_services(
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "kfp-nlp-runner", "namespace": "kfp-nlp"}
     ]
+
+
+def test_the_trainjob_launcher_may_only_run_trainjobs_in_its_namespace(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """What the fine-tune launcher does through the kubeflow SDK, and nothing more: TrainJobs
+    (create, follow, delete), the runtimes they refer to (read) and the nodes' pods and logs."""
+    objects = rendered["prod"]
+    assert one(objects, "Role", "kfp-nlp-trainjob-launcher")["rules"] == [
+        {
+            "apiGroups": ["trainer.kubeflow.org"],
+            "resources": ["trainjobs"],
+            "verbs": ["create", "get", "list", "watch", "delete"],
+        },
+        {
+            "apiGroups": ["trainer.kubeflow.org"],
+            "resources": ["trainingruntimes"],
+            "verbs": ["get"],
+        },
+        {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
+    ]
+    runner = [{"kind": "ServiceAccount", "name": "kfp-nlp-runner", "namespace": "kfp-nlp"}]
+    assert one(objects, "RoleBinding", "kfp-nlp-trainjob-launcher")["subjects"] == runner
+    assert one(objects, "ClusterRole")["rules"] == [
+        {
+            "apiGroups": ["trainer.kubeflow.org"],
+            "resources": ["clustertrainingruntimes"],
+            "verbs": ["get"],
+        }
+    ]
+    assert one(objects, "ClusterRoleBinding")["subjects"] == runner
+    # The nodes' identity reaches S3 through IRSA and needs no Kubernetes API at all.
+    assert (
+        one(objects, "ServiceAccount", "kfp-nlp-trainer")["automountServiceAccountToken"] is False
+    )
 
 
 def test_checkov_reports_no_failed_check(
