@@ -35,6 +35,65 @@ def merge(target: dict, patch: dict) -> dict:
     return out
 
 
+def status(code: int, reason: str, message: str) -> dict:
+    """A metav1.Status body, as the API server answers errors."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success" if code < 400 else "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+
+
+def reply(handler: http.server.BaseHTTPRequestHandler, code: int, body: dict) -> None:
+    """Answer with a JSON body."""
+    data = json.dumps(body).encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def serve(
+    handle: Callable[[http.server.BaseHTTPRequestHandler, str], None],
+) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A threaded HTTP server on a free loopback port that hands every request and its method
+    to `handle`, serving in the background; returns it and its URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            handle(self, "GET")
+
+        def do_POST(self) -> None:
+            handle(self, "POST")
+
+        def do_PATCH(self) -> None:
+            handle(self, "PATCH")
+
+        def do_PUT(self) -> None:
+            handle(self, "PUT")
+
+        def do_DELETE(self) -> None:
+            handle(self, "DELETE")
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: object, client_address: object) -> None:
+            """A client that hung up (on a log stream, say) is expected."""
+
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
 class StandInApi:
     """A loopback HTTP server standing in for the Kubernetes API and the KServe controller."""
 
@@ -42,42 +101,10 @@ class StandInApi:
         self.objects: dict[tuple[str, str], dict] = {}
         self.requests: list[tuple[str, str, str]] = []
         self.becomes_ready = becomes_ready
-        api = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                api.handle(self, "GET")
-
-            def do_POST(self) -> None:
-                api.handle(self, "POST")
-
-            def do_PATCH(self) -> None:
-                api.handle(self, "PATCH")
-
-            def do_DELETE(self) -> None:
-                api.handle(self, "DELETE")
-
-            def do_PUT(self) -> None:
-                api.handle(self, "PUT")
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def reply(self, handler, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        self.server, self.url = serve(self.handle)
 
     def not_found(self, handler, name: str) -> None:
-        status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404}
-        self.reply(handler, 404, {**status, "reason": "NotFound", "message": f"{name} not found"})
+        reply(handler, 404, status(404, "NotFound", f"{name} not found"))
 
     def handle(self, handler, method: str) -> None:
         match = PATH.match(handler.path)
@@ -94,34 +121,34 @@ class StandInApi:
                 self.not_found(handler, key[1])
                 return
             self.reconcile(current)
-            self.reply(handler, 200, current)
+            reply(handler, 200, current)
         elif method == "POST" and current is None:
             body["metadata"].update(generation=1, resourceVersion="1")
             self.objects[key] = body
-            self.reply(handler, 201, body)
+            reply(handler, 201, body)
         elif method == "PATCH" and current is not None:
             assert handler.headers["Content-Type"] == "application/merge-patch+json"
             updated = merge(current, body)
             if updated["spec"] != current["spec"]:
                 updated["metadata"]["generation"] += 1
             self.objects[key] = updated
-            self.reply(handler, 200, updated)
+            reply(handler, 200, updated)
         else:
-            self.reply(handler, 405, {"kind": "Status", "code": 405, "reason": "MethodNotAllowed"})
+            reply(handler, 405, {"kind": "Status", "code": 405, "reason": "MethodNotAllowed"})
 
     def reconcile(self, service: dict) -> None:
         """Play the controller: the status catches up with the spec one GET later."""
-        status = service.setdefault("status", {})
+        state = service.setdefault("status", {})
         generation = service["metadata"]["generation"]
-        if status.get("seen") != generation:
-            status["seen"] = generation
+        if state.get("seen") != generation:
+            state["seen"] = generation
             return
         ready = self.becomes_ready(service["spec"])
         name, ns = service["metadata"]["name"], service["metadata"]["namespace"]
-        status["observedGeneration"] = generation
+        state["observedGeneration"] = generation
         if ready:
-            status["url"] = f"http://{name}.{ns}.example.com"
-        status["conditions"] = [
+            state["url"] = f"http://{name}.{ns}.example.com"
+        state["conditions"] = [
             {
                 "type": "Ready",
                 "status": "True" if ready else "False",
@@ -135,7 +162,7 @@ class StandInApi:
         self.server.server_close()
 
 
-def kubeconfig(api: StandInApi, path: Path) -> Path:
+def kubeconfig(api, path: Path) -> Path:
     """A kubeconfig file whose current context is the stand-in, for processes that load one."""
     cluster = {"name": "stand-in", "cluster": {"server": api.url}}
     user = {"name": "stand-in", "user": {}}

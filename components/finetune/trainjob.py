@@ -52,6 +52,7 @@ NODE_ENV = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
 LOCAL_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 NODE_SERVICE_ACCOUNT = "kfp-nlp-trainer"
 _POLL_SECONDS = 2
+_MAX_MISSES = 15  # polls in a row the API server may fail to answer (30 s)
 
 
 def backend_of(config: FinetuneConfig) -> str:
@@ -313,10 +314,16 @@ class _NodeLogs:
         self.tails = {rank: deque(maxlen=20) for rank in range(nodes)}
         self.threads: dict[int, threading.Thread] = {}
 
-    def poll(self) -> None:
-        """Start following every node that runs and is not followed yet."""
+    def poll(self, job: Any) -> None:
+        """Start following every node that runs and is not followed yet. A node whose pod is
+        not there yet or still Pending has no log: the SDK's stream of it ends at once, empty."""
+        started = {
+            step.name
+            for step in getattr(job, "steps", None) or []
+            if step.status not in (None, "Pending")
+        }
         for rank in range(self.nodes):
-            if rank not in self.threads:
+            if rank not in self.threads and f"{NODE_STEP}-{rank}" in started:
                 thread = threading.Thread(target=self._follow, args=(rank,), daemon=True)
                 self.threads[rank] = thread
                 thread.start()
@@ -347,7 +354,12 @@ class _NodeLogs:
         return True
 
     def last_error(self, rank: int) -> str:
+        """The node's own one-line error (the worker writes `error: ...`), else the last line of
+        its log that looks like one (a traceback's last line, torchrun's summary)."""
         lines = [line.strip() for line in self.tails[rank] if line.strip()]
+        for line in reversed(lines):
+            if line.startswith("error: "):
+                return line.removeprefix("error: ")
         for line in reversed(lines):
             if re.search(r"error|exception|failed|killed", line, re.IGNORECASE):
                 return line
@@ -365,10 +377,44 @@ def _failed_node(job: Any) -> int | None:
     return None
 
 
+def _api_error(exc: BaseException) -> tuple[int | None, str]:
+    """The HTTP status and message of the API error behind an SDK exception (the SDK wraps the
+    Kubernetes client's ApiException in a RuntimeError): (None, first line) when there is none."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        code = getattr(cause, "status", None)
+        if isinstance(code, int):
+            message = getattr(cause, "reason", "") or ""
+            with contextlib.suppress(Exception):
+                message = json.loads(cause.body)["message"]  # a metav1.Status
+            return code, f"HTTP {code}: {message}"
+        cause = cause.__cause__
+    return None, _first_line(exc)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether an SDK error is one a retry can get past: a timeout, 429 or a 5xx."""
+    code, _ = _api_error(exc)
+    if code is None:
+        return isinstance(exc, TimeoutError)
+    return code == 429 or code >= 500
+
+
+def _absent(exc: BaseException) -> bool:
+    """Whether the SDK's error from get_job means there is no such TrainJob: 404 on
+    Kubernetes, ValueError ("No TrainJob with name") from the container backend."""
+    return isinstance(exc, ValueError) or _api_error(exc)[0] == 404
+
+
 def _existing(client: Any, name: str) -> Any:
-    with contextlib.suppress(Exception):  # not found
+    """The TrainJob `name`, or None when there is none. Any other error is not an answer: a
+    retry of the step looks again."""
+    try:
         return client.get_job(name)
-    return None
+    except Exception as exc:
+        if _absent(exc):
+            return None
+        raise TransientError(f"cannot look up TrainJob {name}: {_api_error(exc)[1]}") from exc
 
 
 def run(job: Job, config: FinetuneConfig, fingerprint: dict[str, Any]) -> None:
@@ -388,8 +434,10 @@ def run(job: Job, config: FinetuneConfig, fingerprint: dict[str, Any]) -> None:
         try:
             client.train(runtime=config.trainjob_runtime, trainer=trainer, options=options)
         except Exception as exc:
-            raise KfpNlpError(
-                f"TrainJob {name} did not start on {backend}: {_first_line(exc)}; check the image "
+            _, message = _api_error(exc)
+            error = TransientError if _transient(exc) else KfpNlpError
+            raise error(
+                f"TrainJob {name} did not start on {backend}: {message}; check the image "
                 f"{IMAGE} is there and the node resources ({resources_per_node(config)}) fit"
             ) from exc
         print(
@@ -418,9 +466,23 @@ def _watch(client: Any, name: str, config: FinetuneConfig) -> None:
     previous = signal.signal(signal.SIGTERM, cancel)
     deadline = time.monotonic() + config.deadline_seconds if config.deadline_seconds else None
     try:
+        misses = 0
         while True:
-            logs.poll()
-            job = client.get_job(name)
+            try:
+                job = client.get_job(name)
+            except Exception as exc:
+                if _absent(exc):
+                    raise TransientError(
+                        f"TrainJob {name} was deleted while this step watched it"
+                    ) from exc
+                misses += 1  # the API server did not answer this time
+                if misses == _MAX_MISSES:
+                    message = _api_error(exc)[1]
+                    raise TransientError(f"cannot watch TrainJob {name}: {message}") from exc
+                time.sleep(_POLL_SECONDS)
+                continue
+            misses = 0
+            logs.poll(job)
             if job.status == "Complete":
                 logs.join(30)
                 return

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Engine
 
 from components.common.image import IMAGE
 
@@ -35,7 +34,7 @@ def host_address() -> str:
 
 
 @pytest.fixture(scope="module")
-def node_env(engine: Engine, image: str) -> Iterator[dict[str, str]]:
+def node_env(engine, image: str) -> Iterator[dict[str, str]]:
     """The environment of a launcher: the engine's API, and an S3 endpoint the nodes reach."""
     import boto3
     from moto.server import ThreadedMotoServer
