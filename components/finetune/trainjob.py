@@ -370,11 +370,23 @@ class _NodeLogs:
             thread.join(timeout=seconds)
 
 
-def _failed_node(job: Any) -> int | None:
-    for step in getattr(job, "steps", []) or []:
-        if step.name.startswith(NODE_STEP + "-") and step.status == "Failed":
-            return int(step.name.rsplit("-", 1)[1])
-    return None
+# What a surviving node's collective says when a peer went away: that node is not the cause.
+_PEER_LOST = re.compile(
+    r"closed by peer|reset by peer|remote worker|Connection refused|NCCL.*(?:remote|peer)",
+    re.IGNORECASE,
+)
+
+
+def _failed_node(job: Any, logs: _NodeLogs) -> int | None:
+    """The node the TrainJob failed on. When several have failed by now (one died, and the
+    others' collectives lost it), the one whose error is not about a lost peer."""
+    failed = sorted(
+        int(step.name.rsplit("-", 1)[1])
+        for step in getattr(job, "steps", []) or []
+        if step.name.startswith(NODE_STEP + "-") and step.status == "Failed"
+    )
+    causes = [rank for rank in failed if not _PEER_LOST.search(logs.last_error(rank))]
+    return (causes or failed or [None])[0]
 
 
 def _api_error(exc: BaseException) -> tuple[int | None, str]:
@@ -488,7 +500,7 @@ def _watch(client: Any, name: str, config: FinetuneConfig) -> None:
                 return
             if job.status == "Failed":
                 logs.join(10)
-                rank = _failed_node(job)
+                rank = _failed_node(job, logs)
                 where = f"node {rank}" if rank is not None else "a node"
                 error = logs.last_error(rank if rank is not None else 0)
                 with contextlib.suppress(Exception):

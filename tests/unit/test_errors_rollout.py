@@ -23,6 +23,7 @@ from components.deploy import rollout
 from components.deploy.config import DeployConfig
 from components.deploy.rollout import deploy
 from tests.component.serving.test_deploy_rollout import StandInApi, model_uri_of
+from tests.k8s_standin import reply, status
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,11 +43,10 @@ class BusyApi(StandInApi):
         if fault is None:
             super().handle(handler, method)
             return
-        status, reason = fault
+        code, reason = fault
         handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-        self.requests.append((method, handler.path, f"answered {status}"))
-        body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": status}
-        self.reply(handler, status, {**body, "reason": reason, "message": "injected"})
+        self.requests.append((method, handler.path, f"answered {code}"))
+        reply(handler, code, status(code, reason, "injected"))
 
     def count(self, method: str) -> int:
         return [m for m, _, _ in self.requests].count(method)
