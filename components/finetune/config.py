@@ -133,7 +133,8 @@ class FinetuneConfig:
         default="",
         metadata={
             "help": "s3:// prefix where a TrainJob's nodes read the job and write the model; "
-            "empty means beside the model output, which must then be on S3"
+            "empty means beside the model output, which must then be on S3 (on one machine's "
+            "container backend: the job folder the SDK mounts in each node)"
         },
     )
     deadline_seconds: int = field(

@@ -174,16 +174,20 @@ def finetune(
             "data_sha256": content_hash([train_path, validation_path]),
             "settings": {name: getattr(config, name) for name in _RESUME_SETTINGS},
         }
-        rendered = None
+        rendered, checkpoints = None, config.checkpoint_uri
         if config.launcher == "trainjob":
-            name, prefix = trainjob.staging_prefix(config, fingerprint)
+            # --render-trainjob writes what a cluster runs: that needs S3 staging.
+            backend = "kubernetes" if render_trainjob else trainjob.backend_of(config)
+            name, place = trainjob.staging_place(config, fingerprint, backend)
             config = dataclasses.replace(
-                config, checkpoint_uri=trainjob.node_checkpoints(config, prefix)
+                config, checkpoint_uri=trainjob.node_checkpoints(config, place)
             )
-            rendered = trainjob.render(config, name, join(prefix, staging.JOB_FILE))
-        if config.checkpoint_uri:
-            _check_checkpoint(CheckpointStore(config.checkpoint_uri), fingerprint)
-        if render_trainjob and rendered is None:
+            checkpoints = place.for_launcher(config.checkpoint_uri)
+            if is_s3(place.prefix):
+                rendered = trainjob.render(config, name, join(place.nodes, staging.JOB_FILE))
+        if checkpoints:
+            _check_checkpoint(CheckpointStore(checkpoints), fingerprint)
+        if render_trainjob and config.launcher != "trainjob":
             raise KfpNlpError("--render-trainjob needs --launcher trainjob")
         if render_trainjob:
             trainjob.write_rendered(Path(render_trainjob), rendered)
@@ -202,10 +206,10 @@ def finetune(
             output_dir=str(model_dir),
             result_path=str(workdir / "result.json"),
         )
-        if rendered is None:
-            _run_workers(job, workdir, config.num_workers)
-        else:
+        if config.launcher == "trainjob":
             trainjob.run(job, config, fingerprint)
+        else:
+            _run_workers(job, workdir, config.num_workers)
         result = json.loads(Path(job.result_path).read_text())
         best = next(h for h in result["history"] if h["step"] == result["best_step"])
         calibration = calibrate(

@@ -42,12 +42,17 @@ def run_scoped_staging(model_uri: str) -> str:
     return model_uri.rstrip("/") + "-trainjob" if uri.is_s3(model_uri) else ""
 
 
-def _keep_trainjob(artifact: Any, result: dict[str, Any]) -> None:
-    """The TrainJob the step submitted (YAML), or a line saying it trained inline."""
+def _keep_trainjob(artifact: Any, result: dict[str, Any], launcher: str) -> None:
+    """The TrainJob the step submitted (YAML), or a line saying where it trained instead."""
     if artifact is None:
         return
     Path(artifact.path).parent.mkdir(parents=True, exist_ok=True)
-    if result.get("trainjob") is None:
+    if result.get("trainjob") is None and launcher == "trainjob":
+        Path(artifact.path).write_text(
+            "# launcher=trainjob on the SDK's container backend: the nodes ran as containers on"
+            " this machine, staged in the folder it mounts; no TrainJob object was submitted\n"
+        )
+    elif result.get("trainjob") is None:
         Path(artifact.path).write_text("# launcher=inline: trained in the step's own pod\n")
     else:
         write_rendered(Path(artifact.path), result["trainjob"])
@@ -82,10 +87,10 @@ def run_component(
     if check_only:
         checked = finetune(train.path, validation.path, model.path, config, check_only=True)
         print(f"fine-tune settings and inputs checked: {checked['task']}, {checked['labels']}")
-        _keep_trainjob(trainjob, checked)
+        _keep_trainjob(trainjob, checked, config.launcher)
         return checked
     result = finetune(train.path, validation.path, model.path, config)
-    _keep_trainjob(trainjob, result)
+    _keep_trainjob(trainjob, result, config.launcher)
     if scoped:
         uri.delete_tree(scoped)
     model.metadata.update(

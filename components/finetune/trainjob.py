@@ -51,6 +51,7 @@ NODE_STEP = "node"  # the runtime's replicated job, and the prefix of its steps:
 NODE_ENV = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
 LOCAL_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 NODE_SERVICE_ACCOUNT = "kfp-nlp-trainer"
+NODE_WORKSPACE = "/workspace"  # where the container backend mounts the job's folder
 _POLL_SECONDS = 2
 _MAX_MISSES = 15  # polls in a row the API server may fail to answer (30 s)
 
@@ -68,21 +69,37 @@ def job_name(prefix: str, fingerprint: dict[str, Any]) -> str:
     return "kfp-nlp-ft-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def staging_prefix(config: FinetuneConfig, fingerprint: dict[str, Any]) -> tuple[str, str]:
-    """The TrainJob's name and the S3 prefix its nodes share."""
-    if not is_s3(config.staging_uri):
+def container_workdir(name: str) -> Path:
+    """The folder the SDK's container backend (kubeflow 0.5.0, pinned) makes for the job `name`
+    and mounts read-write at NODE_WORKSPACE in every node container."""
+    return Path.home() / ".kubeflow" / "trainer" / "containers" / name
+
+
+def staging_place(
+    config: FinetuneConfig, fingerprint: dict[str, Any], backend: str
+) -> tuple[str, staging.Place]:
+    """The TrainJob's name and the place its nodes share: the S3 staging prefix, or, on the
+    container backend with no S3 staging, the job's folder that the backend mounts in every
+    node."""
+    if is_s3(config.staging_uri):
+        name = job_name(config.staging_uri, fingerprint)
+        prefix = join(config.staging_uri, name)
+        return name, staging.Place(prefix, prefix)
+    if backend != "container":
         raise KfpNlpError(
             f"launcher=trainjob needs an s3:// staging_uri that the nodes can reach, got "
             f"{config.staging_uri or 'none'!r}; pass --staging-uri s3://BUCKET/PREFIX (or run "
             "the pipeline with an S3 pipeline root)"
         )
     name = job_name(config.staging_uri, fingerprint)
-    return name, join(config.staging_uri, name)
+    return name, staging.Place(str(container_workdir(name)), NODE_WORKSPACE)
 
 
-def node_checkpoints(config: FinetuneConfig, prefix: str) -> str:
-    """Checkpoints every node reads: the configured S3 location, else under the staging prefix."""
-    return config.checkpoint_uri if is_s3(config.checkpoint_uri) else join(prefix, "checkpoints")
+def node_checkpoints(config: FinetuneConfig, place: staging.Place) -> str:
+    """Checkpoints every node reads: the configured S3 location, else beside the staged job."""
+    if is_s3(config.checkpoint_uri):
+        return config.checkpoint_uri
+    return join(place.nodes, "checkpoints")
 
 
 def resources_per_node(config: FinetuneConfig) -> dict[str, Any]:
@@ -184,9 +201,9 @@ def kubernetes_request(config: FinetuneConfig, name: str, job_uri: str) -> tuple
 def kfp_nlp_trainjob_node(job_uri: str) -> None:
     """One process of a node of a kfp-nlp TrainJob (the container backend runs it via torchrun)."""
     from components.common.errors import run_cli
-    from components.finetune.worker import main
+    from components.finetune.worker import run_node
 
-    run_cli(main, [job_uri])
+    run_cli(lambda argv: run_node(job_uri))
 
 
 def container_request(config: FinetuneConfig, name: str, job_uri: str) -> tuple[Any, list]:
@@ -431,8 +448,8 @@ def _existing(client: Any, name: str) -> Any:
 
 def run(job: Job, config: FinetuneConfig, fingerprint: dict[str, Any]) -> None:
     """Train `job` as a TrainJob; on return its model and result are at the job's paths."""
-    name, prefix = staging_prefix(config, fingerprint)
     backend = backend_of(config)
+    name, place = staging_place(config, fingerprint, backend)
     client = _client(backend)
     existing = _existing(client, name)
     if existing is not None and existing.status == "Failed":
@@ -440,7 +457,7 @@ def run(job: Job, config: FinetuneConfig, fingerprint: dict[str, Any]) -> None:
         client.delete_job(name)
         existing = None
     if existing is None:
-        job_uri = staging.stage(job, prefix, config.base_model)
+        job_uri = staging.stage(job, place, config.base_model)
         make = kubernetes_request if backend == "kubernetes" else container_request
         trainer, options = make(config, name, job_uri)
         try:
@@ -460,12 +477,12 @@ def run(job: Job, config: FinetuneConfig, fingerprint: dict[str, Any]) -> None:
     else:
         print(f"trainjob: re-attached to {name} ({existing.status}) on {backend}", flush=True)
     _watch(client, name, config)
-    staging.fetch(prefix, job)
+    staging.fetch(place.prefix, job)
     with contextlib.suppress(Exception):
         client.delete_job(name)
     from components.common.uri import delete_tree
 
-    delete_tree(prefix)
+    delete_tree(place.prefix)
 
 
 def _watch(client: Any, name: str, config: FinetuneConfig) -> None:

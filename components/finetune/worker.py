@@ -4,6 +4,8 @@
 that holds everything the worker needs, already checked by the launching process. The nodes of
 a TrainJob run it with JOB an s3:// job file staged by the launcher (components/finetune/
 staging.py); torchrun there takes the rendezvous from the environment Kubeflow Trainer injects.
+On the SDK's container backend the nodes run `run_node` with the job file in the folder the
+backend mounts.
 """
 
 import io
@@ -35,14 +37,19 @@ class NodeTagged(io.TextIOBase):
         self.stream.flush()
 
 
+def run_node(job_uri: str) -> None:
+    """One process of a TrainJob node, on the job staged at `job_uri`, its output tagged."""
+    # torchrun sets GROUP_RANK to this node's rank and RANK to this process's global rank.
+    node = os.environ.get("GROUP_RANK", "0")
+    sys.stdout = NodeTagged(sys.__stdout__, node)
+    sys.stderr = NodeTagged(sys.__stderr__, node)
+    run_staged(job_uri, rank=int(os.environ.get("RANK", "0")))
+
+
 def main(argv: list[str] | None = None) -> None:
     (job,) = sys.argv[1:] if argv is None else argv
     if is_s3(job):
-        # torchrun sets GROUP_RANK to this node's rank and RANK to this process's global rank.
-        node = os.environ.get("GROUP_RANK", "0")
-        sys.stdout = NodeTagged(sys.__stdout__, node)
-        sys.stderr = NodeTagged(sys.__stderr__, node)
-        run_staged(job, rank=int(os.environ.get("RANK", "0")))
+        run_node(job)
     else:
         train_worker(Job.read(Path(job)))
 

@@ -9,6 +9,7 @@ its pods (tests/component/finetune/test_trainjob_render.py checks the TrainJob a
 """
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from components.common.image import IMAGE
+from components.finetune import trainjob
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ("--max-length=32", "--batch-size=16", "--precision=fp32", "--log-steps=2")
@@ -198,8 +200,9 @@ def test_a_missing_image_fails_in_one_line_before_any_node_starts(
 
 
 def test_the_training_pipeline_runs_its_fine_tune_on_two_node_containers(node_env, tmp_path):
-    """`kfp-nlp run text_classifier_training --local` with num_nodes=2 and launcher=trainjob:
-    the two nodes train in containers, and the evaluation step scores the model they wrote."""
+    """`kfp-nlp run text_classifier_training --local` with num_nodes=2 and launcher=trainjob,
+    nothing else about where: the two nodes train in containers, staged in the folder the SDK's
+    container backend mounts in each, and the evaluation step scores the model they wrote."""
     from components.sample_data import write_sample
 
     table = write_sample(str(tmp_path / "replies.csv"), rows=300)
@@ -209,8 +212,6 @@ def test_the_training_pipeline_runs_its_fine_tune_on_two_node_containers(node_en
         "label_column": "intent",
         "num_nodes": 2,
         "launcher": "trainjob",
-        "trainjob_backend": "container",
-        "staging_uri": f"s3://{node_env['KFP_NLP_BUCKET']}/pipeline",
         "max_steps": 20,
         "max_length": 32,
         "batch_size": 16,
@@ -229,7 +230,10 @@ def test_the_training_pipeline_runs_its_fine_tune_on_two_node_containers(node_en
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
     log = Path(summary["log"]).read_text()
-    assert "trainjob: submitted kfp-nlp-ft-" in log and "[node 1]" in log
+    (name,) = re.findall(r"trainjob: submitted (kfp-nlp-ft-\w+) on container: 2 node", log)
+    assert "[node 1]" in log
+    assert "job /workspace/job.json" in log  # the nodes read it from the mounted folder
+    assert not trainjob.container_workdir(name).exists()  # removed with the TrainJob
     outputs = summary["outputs"]
     assert provenance(Path(outputs["model"]["path"]))["training"]["workers"] == 2
     # 20 steps on seven intents: far above the 1/7 a guess scores, on any CPU.
