@@ -45,7 +45,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -57,6 +56,7 @@ import yaml
 
 from tests import crd
 from tests.k8s_standin import reply, serve, status
+from tests.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_FILE = "trainer.kubeflow.org_trainjobs.yaml"
@@ -76,12 +76,6 @@ TRAINER_VERSION = "v2.1.0"
 
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def selects(selector: str, labels: dict[str, str]) -> bool:

@@ -9,7 +9,6 @@ Protocol client, then asks it and the same server running on the host the same q
 Not exercised here: KServe's storage initializer and the Knative activator in front of the pod.
 """
 
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import yaml
 from in_image import REPO, RESTRICTED
 
 from components.sample_data import LABELS
+from tests.net import free_port
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -41,12 +41,6 @@ def predictor() -> dict:
     """The InferenceService's serving container, as the cluster gets it."""
     service = yaml.safe_load(MANIFEST.read_text())
     return service["spec"]["predictor"]["containers"][0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_ready(url: str, logs, timeout: float = 240) -> None:

@@ -27,7 +27,8 @@ import yaml
 
 from components.finetune.train import SIGTERM_EXIT
 from tests.k8s_standin import kubeconfig
-from tests.trainer_standin import TrainerStandIn, free_port
+from tests.net import free_port
+from tests.trainer_standin import TrainerStandIn
 
 REPO = Path(__file__).resolve().parents[3]
 SMALL = ("--max-steps=4", "--batch-size=8", "--max-length=32", "--precision=fp32")

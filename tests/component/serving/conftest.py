@@ -7,7 +7,6 @@ tests/component/conftest.py).
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,13 +17,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.net import free_port
+
 REPO = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RunningServer:
