@@ -64,13 +64,10 @@ def _refuse_pending(folder: str, what: str) -> None:
 
 def upload_file(path: Path, uri: str) -> None:
     """Copy one local file to an S3 object (no unfinished multipart upload stays behind) or to a
-    local path (written beside it, then renamed into place)."""
+    local path (whole or not at all)."""
     if not is_s3(uri):
-        target = local_path(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
-        shutil.copyfile(path, partial)
-        partial.replace(target)
+        with atomic_output(uri) as staged:
+            shutil.copyfile(path, staged)
         return
     with s3_errors(uri):
         upload(path, parse_s3(uri))

@@ -81,8 +81,8 @@ def staging_place(
     """The TrainJob's name and the place its nodes share: the S3 staging prefix, or, on the
     container backend with no S3 staging, the job's folder that the backend mounts in every
     node."""
+    name = job_name(config.staging_uri, fingerprint)
     if is_s3(config.staging_uri):
-        name = job_name(config.staging_uri, fingerprint)
         prefix = join(config.staging_uri, name)
         return name, staging.Place(prefix, prefix)
     if backend != "container":
@@ -91,7 +91,6 @@ def staging_place(
             f"{config.staging_uri or 'none'!r}; pass --staging-uri s3://BUCKET/PREFIX (or run "
             "the pipeline with an S3 pipeline root)"
         )
-    name = job_name(config.staging_uri, fingerprint)
     return name, staging.Place(str(container_workdir(name)), NODE_WORKSPACE)
 
 
