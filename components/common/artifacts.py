@@ -31,6 +31,8 @@ TEXT = "text"
 LABEL = "label"
 DATASET_METADATA_KEY = b"kfp_nlp"
 MANIFEST_NAME = "kfp_nlp_manifest.json"
+# The registry's record inside a registered version's folder.
+REGISTRATION = "registration.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 

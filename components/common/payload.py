@@ -13,11 +13,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from components.common.artifacts import content_sha256
+from components.common.artifacts import REGISTRATION, content_sha256
 from components.common.inference import Classifier, label_sets
-
-# The registry's record inside a registered version's folder.
-REGISTRATION = "registration.json"
 
 
 def chosen_probabilities(

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from components.common import uri
-from components.common.artifacts import content_sha256, verify_manifest
+from components.common.artifacts import REGISTRATION, content_sha256, verify_manifest
 from components.common.errors import KfpNlpError, OneLineError
-from components.common.payload import REGISTRATION
 
 CHAMPION = "champion"
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
