@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.net import QuietServer
+
 # No test may reach a model hub or AWS itself.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -108,13 +110,6 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     s3_client().create_bucket(Bucket=name)
     yield name
     assert open_uploads(s3_endpoint, name) == [], "incomplete multipart uploads were left behind"
-
-
-class _QuietServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A client that hung up on an injected fault is expected; stderr stays the step's."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +209,7 @@ class FlakyS3Proxy:
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
 
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

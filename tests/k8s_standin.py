@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.net import QuietServer
+
 PATH = re.compile(
     r"^/apis/serving\.kserve\.io/v1beta1/namespaces/(?P<ns>[^/]+)/inferenceservices(/(?P<name>[^/?]+))?"
 )
@@ -83,13 +85,7 @@ def serve(
         def do_DELETE(self) -> None:
             handle(self, "DELETE")
 
-    class Server(http.server.ThreadingHTTPServer):
-        daemon_threads = True
-
-        def handle_error(self, request: object, client_address: object) -> None:
-            """A client that hung up (on a log stream, say) is expected."""
-
-    server = Server(("127.0.0.1", 0), Handler)
+    server = QuietServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
 
