@@ -29,7 +29,7 @@ test: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m pytest -q --durations=25
 
 # The unit tier alone (plain functions on small data, no training): a quick check while editing.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m pytest -q tests/unit
 
 lint: $(STAMP)
