@@ -26,7 +26,7 @@ demo: $(STAMP)
 
 test: $(STAMP) $(TOOLS_STAMP)
 	$(MAKE) lint
-	$(PY) -m pytest -q -n 2 --dist loadfile --durations=25
+	$(PY) -m pytest -q --durations=25
 
 # The unit tier alone (plain functions on small data, no training): a quick check while editing.
 test-fast: $(STAMP) $(TOOLS_STAMP)

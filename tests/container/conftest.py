@@ -142,17 +142,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def image(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The component image, built (or brought up to date from the layer cache) by `make image`.
-
-    `make test` runs two pytest-xdist workers, each with this session fixture: the lock in the
-    directory both workers' temporary folders share makes the second wait for the first's build
-    and then find every layer in the cache.
-    """
-    from filelock import FileLock
-
+    """The component image, built (or brought up to date from the layer cache) by `make image`."""
     log = tmp_path_factory.mktemp("image") / "build.log"
-    shared = tmp_path_factory.getbasetemp().parent
-    with FileLock(shared / "image-build.lock"), log.open("w") as sink:
+    with log.open("w") as sink:
         build = subprocess.run(
             [str(REPO / "scripts" / "build-image.sh")],
             env={**engine.env, "IMAGE": IMAGE},
